@@ -1,0 +1,172 @@
+// How a request leaves the generator. Normal requests go through undici Pools (keep-alive, one per
+// origin, `connections` sockets, no pipelining) with the low-level dispatch() API: each in-flight
+// request is one small handler object, reused by its user or from a free list, and the body is
+// consumed chunk by chunk without buffering. We implement undici's callback handler protocol
+// (onConnect/onHeaders/onData/onComplete/onError) rather than the newer controller one because the
+// newer one wraps every request in an adapter, a controller and a parsed header object, which is
+// measurable at 50k req/s; the callback protocol is what undici's core calls in either case.
+// Slow clients (slow headers, upload or read) need control below HTTP, so they use raw `net`
+// sockets (slow-client.ts) that speak the same handler protocol to the executors.
+
+import type { Socket } from 'node:net';
+import { Pool, type Dispatcher } from 'undici';
+import type { ErrorKind, GroupSpec, RequestSpec } from '../types.ts';
+import { sendSlowRequest } from './slow-client.ts';
+
+/** The part of undici's handler protocol the executors implement. */
+export interface RequestHandler {
+  onConnect(abort: (error?: Error) => void): void;
+  onHeaders(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean;
+  onData(chunk: Buffer): boolean;
+  onComplete(trailers: string[] | null): void;
+  onError(error: Error): void;
+}
+
+/**
+ * The undici callbacks both executors share: time the moment the request is written to a
+ * connection, keep the status, drain the body, and report the end (status 0 with the error on
+ * failure) to `finish`. One object per user or arrival, so a request allocates nothing here.
+ */
+export abstract class TimedRequestHandler implements RequestHandler {
+  sentMs = 0;
+  status = 0;
+
+  protected abstract finish(status: number, error: Error | undefined): void;
+
+  onConnect(): void {
+    this.sentMs = performance.now();
+  }
+  onHeaders(statusCode: number): boolean {
+    this.status = statusCode;
+    return true;
+  }
+  onData(): boolean {
+    return true;
+  }
+  onComplete(): void {
+    this.finish(this.status, undefined);
+  }
+  onError(error: Error): void {
+    this.finish(0, error);
+  }
+}
+
+export interface PreparedRequest {
+  spec: RequestSpec;
+  options: Dispatcher.DispatchOptions;
+  body: Buffer | null;
+  pool: Pool;
+}
+
+/** Maps an error to the outcome kinds of the report. */
+export function classifyError(error: unknown): ErrorKind {
+  const code = (error as { code?: string } | undefined)?.code ?? '';
+  const causeCode = ((error as { cause?: { code?: string } } | undefined)?.cause?.code) ?? '';
+  const codes = `${code} ${causeCode}`;
+  if (/TIMEOUT|ETIMEDOUT/.test(codes)) return 'timeout';
+  if (/ECONNREFUSED/.test(codes)) return 'refused';
+  if (/ECONNRESET|EPIPE|UND_ERR_SOCKET|UND_ERR_CLOSED|ECONNABORTED/.test(codes)) return 'reset';
+  return 'other';
+}
+
+/**
+ * The connection pools and request templates of one group in one thread, plus a smooth weighted
+ * round robin over its URLs (nginx's algorithm: exact proportions, evenly interleaved, no PRNG).
+ */
+export class GroupTransport {
+  readonly requests: PreparedRequest[];
+  readonly isSlow: boolean;
+  #pools = new Map<string, Pool>();
+  #slowSockets = new Set<Socket>();
+  #group: GroupSpec;
+  #weights: number[];
+  #current: number[];
+  #totalWeight: number;
+
+  constructor(group: GroupSpec, connections: number, options: { isStream?: boolean } = {}) {
+    this.#group = group;
+    this.isSlow = group.slow.headersMs > 0 || group.slow.uploadBytesPerSecond > 0 || group.slow.readBytesPerSecond > 0;
+    this.requests = group.requests.map((spec) => {
+      let pool = this.#pools.get(spec.origin);
+      if (pool === undefined) {
+        pool = new Pool(spec.origin, {
+          connections: Math.max(1, connections),
+          pipelining: 1,
+          keepAliveTimeout: 60_000,
+          keepAliveMaxTimeout: 600_000,
+          headersTimeout: group.requestTimeoutMs,
+          // A stream's body never ends; a silent stream is still a failure after requestTimeout.
+          bodyTimeout: group.requestTimeoutMs,
+          connectTimeout: Math.min(group.requestTimeoutMs, 10_000),
+        });
+        this.#pools.set(spec.origin, pool);
+      }
+      const body = spec.bodyBase64 ? Buffer.from(spec.bodyBase64, 'base64') : null;
+      const headers = options.isStream ? [...spec.headers, 'accept', 'text/event-stream', 'cache-control', 'no-cache'] : spec.headers;
+      return {
+        spec,
+        pool,
+        body,
+        options: { origin: spec.origin, path: spec.path, method: spec.method as Dispatcher.HttpMethod, headers, body },
+      };
+    });
+    this.#weights = group.requests.map((spec) => spec.weight);
+    this.#current = this.#weights.map(() => 0);
+    this.#totalWeight = this.#weights.reduce((sum, weight) => sum + weight, 0);
+  }
+
+  pick(): PreparedRequest {
+    if (this.requests.length === 1) return this.requests[0];
+    let best = 0;
+    for (let i = 0; i < this.#current.length; i++) {
+      this.#current[i] += this.#weights[i];
+      if (this.#current[i] > this.#current[best]) best = i;
+    }
+    this.#current[best] -= this.#totalWeight;
+    return this.requests[best];
+  }
+
+  send(request: PreparedRequest, handler: RequestHandler): void {
+    if (this.isSlow) {
+      sendSlowRequest(request, this.#group.slow, this.#group.requestTimeoutMs, handler, this.#slowSockets);
+      return;
+    }
+    request.pool.dispatch(request.options, handler as unknown as Dispatcher.DispatchHandler);
+  }
+
+  /** Ends every connection at once; requests still in flight fail (the executor knows they were interrupted). */
+  async destroy(): Promise<void> {
+    for (const socket of this.#slowSockets) socket.destroy();
+    await Promise.all([...this.#pools.values()].map((pool) => pool.destroy().catch(() => undefined)));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#pools.values()].map((pool) => pool.close().catch(() => undefined)));
+  }
+}
+
+/**
+ * Loads and JITs undici's HTTP parser (WebAssembly, compiled on first use) and our hot paths
+ * against a throwaway local server, before the clock starts, so the first second of a run
+ * measures the server instead of the generator's start-up (~15 ms for the first request alone).
+ * The target never sees these requests.
+ */
+export async function warmUpTransport(): Promise<void> {
+  const { createServer } = await import('node:http');
+  const server = createServer((_request, response) => response.end('ok'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 4 });
+  try {
+    for (let round = 0; round < 50; round++) {
+      await Promise.all(Array.from({ length: 4 }, async () => {
+        const response = await pool.request({ path: '/', method: 'GET' });
+        await response.body.dump();
+      }));
+    }
+  } finally {
+    await pool.destroy();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}

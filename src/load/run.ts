@@ -1,0 +1,60 @@
+// One load run, start to finish: fan the plan out over threads, collect every second of every
+// group, judge the generator, and build the result. Reporting (terminal, files, thresholds) is the
+// caller's; this returns data only, so tests and the lab can run load without a CLI.
+
+import { describeGroup } from './plan.ts';
+import { ProgressLine } from './report/progress.ts';
+import { buildResult } from './result.ts';
+import { judgeGenerator } from './self-monitor.ts';
+import { runThreads } from './threads.ts';
+import type { IntervalData, RunResult, RunSpec } from './types.ts';
+
+export interface RunOptions {
+  /** Draw a live progress line on this stream (callers pass stderr only when it is a TTY). */
+  progress?: NodeJS.WriteStream;
+  /** Aborting ends the run early, like the end of the duration. */
+  signal?: AbortSignal;
+}
+
+export async function runLoadTest(run: RunSpec, options: RunOptions = {}): Promise<RunResult> {
+  const startedAt = new Date().toISOString();
+  const startMs = performance.now();
+  const intervals = new Map<string, IntervalData[]>(run.groups.map((group) => [group.name, []]));
+  const progress = options.progress ? new ProgressLine(options.progress, run.durationMs, run.groups.length * run.threads) : undefined;
+  const threaded = runThreads(run, (group, interval) => {
+    intervals.get(group)!.push(interval);
+    progress?.add(interval);
+  });
+  let durationMs = run.durationMs;
+  const onAbort = () => {
+    // Includes the ~0.1 s warm-up before the clock started: rates of an interrupted run are a
+    // hair low, never high.
+    durationMs = Math.max(1, Math.min(run.durationMs, Math.round(performance.now() - startMs)));
+    threaded.stop();
+  };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) onAbort();
+  progress?.start();
+  let usages;
+  try {
+    usages = await threaded.done;
+  } finally {
+    progress?.stop();
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+  const result = buildResult({
+    startedAt,
+    durationMs,
+    runs: 1,
+    groups: run.groups.map((group) => ({
+      meta: { name: group.name, kind: group.kind, description: describeGroup(group, run.durationMs), urls: [...new Set(group.requests.map((request) => request.url))] },
+      // After an early stop, what came later (in-flight requests finishing, empty seconds) is
+      // folded into the last second kept; its concurrency is already counted there.
+      intervals: intervals.get(group.name)!.map((interval) => (interval.t * 1000 < durationMs ? interval : { ...interval, t: Math.ceil(durationMs / 1000) - 1, concurrency: 0, target: 0 })),
+    })),
+    generator: [],
+  });
+  const hasOpen = run.groups.some((group) => group.kind === 'open');
+  result.generator.push(judgeGenerator(usages, hasOpen ? result.summary.scheduleLagMs?.p99 : undefined));
+  return result;
+}

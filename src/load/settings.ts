@@ -1,0 +1,78 @@
+// The one table of `ballast load` settings. The CLI parser, BALLAST_LOAD_* variables, plan-file keys
+// (top level and per group), and `ballast load --help` all come from here, so the help is true by
+// construction. A plan file's group may set any of these keys except the run-wide ones (marked
+// `runWide` below), which only make sense once per run.
+
+import type { SettingsTable } from '../config/schema.ts';
+
+export const loadSettings = [
+  { section: 'Requests', name: 'method', short: 'm', type: 'string', default: 'GET', doc: 'HTTP method of every request of the group.' },
+  { section: 'Requests', name: 'header', short: 'H', type: 'list', default: [], defaultDoc: '', doc: 'A request header, `Name: value`; repeat the flag for several (commas inside a value are kept).' },
+  { section: 'Requests', name: 'body', short: 'b', type: 'string', default: '', defaultDoc: '', doc: 'Request body: a literal string, or `@path` to send a file.' },
+  { section: 'Requests', name: 'bodySize', type: 'bytes', min: 0, default: 0, doc: 'Send a generated body of this many bytes (when --body is not given), e.g. for --slow-upload.' },
+  { section: 'Requests', name: 'weights', type: 'list', default: [], defaultDoc: 'equal', doc: 'Relative weights of the URLs, in order, e.g. `3,1` sends three requests to the first URL for one to the second.' },
+  { section: 'Requests', name: 'target', type: 'string', default: '', defaultDoc: '', doc: 'Base URL that relative URLs (`/path`) resolve against, in plans and on the command line.' },
+  { section: 'Requests', name: 'requestTimeout', type: 'duration', min: 1, default: 30_000, doc: 'A request without a complete response in this time is counted as a `timeout` error.' },
+
+  { section: 'Load model', name: 'model', type: 'enum', choices: ['auto', 'closed', 'open'], default: 'auto', doc: 'closed: N users loop (send, wait for the answer, think). open: requests arrive at a rate whatever the server does. auto: open when --rate is given, closed otherwise.' },
+  { section: 'Load model', name: 'users', short: 'u', type: 'int', min: 0, default: 0, defaultDoc: '10 in the closed model', doc: 'Closed model: number of concurrent users, each with at most one request in flight.' },
+  { section: 'Load model', name: 'thinkMs', type: 'int', min: 0, default: 0, doc: 'Closed model: milliseconds a user waits after each response before the next request.' },
+  { section: 'Load model', name: 'rate', short: 'r', type: 'int', min: 0, default: 0, doc: 'Open model: requests per second (the starting rate when --stages is given).' },
+  { section: 'Load model', name: 'arrival', type: 'enum', choices: ['constant', 'poisson'], default: 'constant', doc: 'Open model: evenly spaced arrivals, or a Poisson process (random gaps with the same mean rate).' },
+  { section: 'Load model', name: 'seed', type: 'int', min: 0, default: 1, doc: 'Seed of the Poisson arrivals, so a run can be repeated exactly.' },
+  { section: 'Load model', name: 'stages', type: 'list', default: [], defaultDoc: '', doc: 'Ramp the target (users, or the rate in the open model) linearly: `30s:500,60s:5000` goes to 500 in 30 s, then to 5000 in 60 s. The run lasts as long as the stages unless --duration is given.' },
+  { section: 'Load model', name: 'duration', short: 'd', type: 'duration', min: 1, default: 10_000, doc: 'How long to generate load (`500ms`, `30s`, `5m`).' },
+  { section: 'Load model', name: 'gracefulStop', type: 'duration', min: 0, default: 5_000, doc: 'After the duration, requests still in flight get this long to finish; the rest are aborted and reported as interrupted.' },
+  { section: 'Load model', name: 'maxInFlight', type: 'int', min: 1, default: 10_000, doc: 'Open model: an arrival that would exceed this many requests in flight is dropped (and counted). Below the cap, arrivals wait for a free connection and that wait counts in their latency.' },
+
+  { section: 'Streams (SSE)', name: 'streams', short: 's', type: 'int', min: 0, default: 0, doc: 'Open this many Server-Sent Events streams instead of sending requests, and measure connect time, time to first event, gaps and drops.' },
+  { section: 'Streams (SSE)', name: 'hold', type: 'duration', min: 0, default: 0, defaultDoc: 'the whole duration', doc: 'Close each stream after this long and open a new one; a stream the server ends earlier is a drop.' },
+
+  { section: 'Slow clients', name: 'slowHeaders', type: 'duration', min: 0, default: 0, doc: 'Send each request head spread over this long, a few bytes every 100 ms (slowloris).' },
+  { section: 'Slow clients', name: 'slowUpload', type: 'bytes', min: 0, default: 0, doc: 'Send request bodies at this many bytes per second.' },
+  { section: 'Slow clients', name: 'slowRead', type: 'bytes', min: 0, default: 0, doc: 'Read responses at this many bytes per second, so the server feels TCP back-pressure.' },
+
+  { section: 'Engine', name: 'connections', short: 'c', type: 'int', min: 0, default: 0, defaultDoc: 'users (closed), 64 (open), streams', doc: 'Keep-alive connections per origin and thread.' },
+  { section: 'Engine', name: 'threads', short: 't', type: 'int', min: 1, default: 1, doc: 'Generator worker threads; users, rates, streams and connections are split between them and their histograms merged exactly.' },
+
+  { section: 'Output', name: 'json', type: 'string', default: '', defaultDoc: '', doc: 'Write the full result (summary, per-second series, HDR histograms) to this JSON file; `ballast load merge` combines such files.' },
+  { section: 'Output', name: 'html', type: 'string', default: '', defaultDoc: '', doc: 'Write a self-contained HTML report with charts to this file.' },
+  { section: 'Output', name: 'threshold', type: 'list', default: [], defaultDoc: '', doc: 'A pass/fail rule such as `p99<250ms`, `mean<=50ms`, `errors<1%`, `rps>=400`, `dropped=0`; repeat for several. A broken rule makes the exit code 99.' },
+  { section: 'Output', name: 'progress', type: 'bool', default: true, doc: 'Show a live progress line (only on a terminal).' },
+  { section: 'Output', name: 'help', short: 'h', type: 'bool', default: false, cliOnly: true, doc: 'Show this help.' },
+] as const satisfies SettingsTable;
+
+/** Settings that apply to a whole run and cannot differ between groups of a plan. */
+export const runWideSettings: readonly string[] = ['duration', 'gracefulStop', 'threads', 'json', 'html', 'threshold', 'progress', 'help'];
+
+export interface LoadSettings {
+  method: string;
+  header: string[];
+  body: string;
+  bodySize: number;
+  weights: string[];
+  target: string;
+  requestTimeout: number;
+  model: 'auto' | 'closed' | 'open';
+  users: number;
+  thinkMs: number;
+  rate: number;
+  arrival: 'constant' | 'poisson';
+  seed: number;
+  stages: string[];
+  duration: number;
+  gracefulStop: number;
+  maxInFlight: number;
+  streams: number;
+  hold: number;
+  slowHeaders: number;
+  slowUpload: number;
+  slowRead: number;
+  connections: number;
+  threads: number;
+  json: string;
+  html: string;
+  threshold: string[];
+  progress: boolean;
+  help: boolean;
+}

@@ -1,0 +1,101 @@
+// Fan-out over worker threads. One generator thread saturates one core; past that, --threads N
+// runs N independent engines (each with its share of the load and its own connections), and
+// their per-second intervals are merged exactly, as files from several hosts are. The main thread
+// only aggregates and draws the progress line. Thread 1 of a one-thread run is the main thread
+// itself: no worker, no message passing.
+
+import { Worker } from 'node:worker_threads';
+import { runEngine, type EngineRun } from './engine/index.ts';
+import { warmUpTransport } from './engine/transport.ts';
+import { SelfMonitor, type ThreadUsage } from './self-monitor.ts';
+import type { IntervalData, RunSpec } from './types.ts';
+
+export interface ThreadWorkerData {
+  run: RunSpec;
+  index: number;
+  count: number;
+}
+
+export type ThreadMessage =
+  | { type: 'ready' }
+  | { type: 'interval'; group: string; interval: IntervalData }
+  | { type: 'done'; usage: ThreadUsage }
+  | { type: 'error'; message: string };
+
+export interface ThreadedRun {
+  done: Promise<ThreadUsage[]>;
+  stop(): void;
+}
+
+/** Lead time between "go" and the first request, so every thread starts on the same schedule. */
+const startLeadMs = 50;
+
+export function runThreads(run: RunSpec, emit: (group: string, interval: IntervalData) => void): ThreadedRun {
+  if (run.threads <= 1) {
+    let engine: EngineRun | undefined;
+    let isStopRequested = false;
+    const done = (async () => {
+      await warmUpTransport();
+      const monitor = new SelfMonitor();
+      monitor.start();
+      engine = runEngine(run, 0, 1, performance.now() + 1, emit);
+      if (isStopRequested) engine.stop();
+      await engine.done;
+      return [monitor.stop()];
+    })();
+    return {
+      done,
+      stop() {
+        isStopRequested = true;
+        engine?.stop();
+      },
+    };
+  }
+  const workers: Worker[] = [];
+  let isStopRequested = false;
+  const done = new Promise<ThreadUsage[]>((resolve, reject) => {
+    const usages: ThreadUsage[] = [];
+    let ready = 0;
+    let finished = 0;
+    for (let index = 0; index < run.threads; index++) {
+      const worker = new Worker(new URL('./thread-worker.ts', import.meta.url), { workerData: { run, index, count: run.threads } satisfies ThreadWorkerData });
+      workers.push(worker);
+      worker.on('message', (message: ThreadMessage) => {
+        switch (message.type) {
+          case 'ready':
+            if (++ready === run.threads) {
+              const startEpochMs = performance.timeOrigin + performance.now() + startLeadMs;
+              for (const each of workers) each.postMessage({ type: 'start', startEpochMs });
+              if (isStopRequested) for (const each of workers) each.postMessage({ type: 'stop' });
+            }
+            break;
+          case 'interval':
+            emit(message.group, message.interval);
+            break;
+          case 'done':
+            usages.push(message.usage);
+            if (++finished === run.threads) {
+              for (const each of workers) void each.terminate();
+              resolve(usages);
+            }
+            break;
+          case 'error':
+            for (const each of workers) void each.terminate();
+            reject(new Error(`generator thread ${index + 1} failed: ${message.message}`));
+            break;
+        }
+      });
+      worker.on('error', (error) => {
+        for (const each of workers) void each.terminate();
+        reject(error);
+      });
+    }
+  });
+  return {
+    done,
+    stop() {
+      isStopRequested = true;
+      for (const worker of workers) worker.postMessage({ type: 'stop' });
+    },
+  };
+}

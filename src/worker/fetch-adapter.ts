@@ -1,0 +1,127 @@
+// Node request → Fetch Request, Fetch Response → Node response. The conversion sits on every
+// request of a Fetch app, so it avoids work it can skip: no body stream for GET/HEAD, headers
+// built once from rawHeaders, string and byte bodies written in one call when undici exposes
+// them, streamed bodies written with back-pressure and cancelled when the client leaves.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import type { ReadableStreamReadResult } from 'node:stream/web';
+
+export function toFetchRequest(req: IncomingMessage, signal: AbortSignal, defaultHost: string): Request {
+  const raw = req.rawHeaders;
+  const headers = new Headers();
+  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  const host = req.headers.host ?? defaultHost;
+  const url = `http://${host}${req.url ?? '/'}`;
+  const method = req.method ?? 'GET';
+  if (method === 'GET' || method === 'HEAD') return new Request(url, { method, headers, signal });
+  return new Request(url, {
+    method,
+    headers,
+    signal,
+    body: Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>,
+    duplex: 'half',
+  } as RequestInit);
+}
+
+function setHeaders(res: ServerResponse, response: Response, contentLength?: number): void {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of response.headers) {
+    if (name === 'set-cookie') continue;
+    headers[name] = value;
+  }
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) headers['set-cookie'] = cookies;
+  if (contentLength !== undefined && headers['content-length'] === undefined && headers['transfer-encoding'] === undefined) {
+    headers['content-length'] = String(contentLength);
+  }
+  res.writeHead(response.status, response.statusText || undefined, headers);
+}
+
+function waitForDrainOrClose(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+type Chunk = ReadableStreamReadResult<Uint8Array>;
+
+/**
+ * Settles `read` if it is already available: a body built from a string or bytes resolves
+ * within a microtask or two, a stream still being produced (SSE) does not. Returns undefined
+ * when the chunk is not ready yet.
+ */
+async function readIfReady(read: Promise<Chunk>): Promise<Chunk | undefined> {
+  let result: Chunk | undefined;
+  let failure: unknown;
+  read.then((value) => { result = value; }, (error: unknown) => { failure = error ?? new Error('body stream failed'); });
+  for (let hop = 0; hop < 4 && result === undefined && failure === undefined; hop++) await null;
+  if (failure !== undefined) throw failure;
+  return result;
+}
+
+/** Writes a Fetch Response to a Node response; resolves when the body is written or abandoned. */
+export async function writeFetchResponse(res: ServerResponse, response: Response, isHead: boolean): Promise<void> {
+  const body = response.body;
+  if (body === null || isHead) {
+    if (body && isHead) await body.cancel().catch(() => {});
+    setHeaders(res, response, isHead ? undefined : 0);
+    res.end();
+    return;
+  }
+  const reader = body.getReader();
+  try {
+    // A body that is complete at once (the common case: text, JSON, bytes) goes out in one
+    // write with Content-Length. A body still being produced gets its head sent now, chunked,
+    // so streaming responses (SSE) are not held back waiting for their first event.
+    let pending: Promise<Chunk> | undefined = reader.read();
+    const first = await readIfReady(pending);
+    if (first !== undefined) {
+      if (first.done) {
+        setHeaders(res, response, 0);
+        res.end();
+        return;
+      }
+      pending = reader.read();
+      const second = await readIfReady(pending);
+      if (second?.done) {
+        setHeaders(res, response, first.value.byteLength);
+        res.end(first.value);
+        return;
+      }
+      setHeaders(res, response);
+      if (!res.write(first.value)) await waitForDrainOrClose(res);
+      if (second !== undefined) {
+        pending = undefined;
+        if (!res.write(second.value)) await waitForDrainOrClose(res);
+      }
+    } else {
+      setHeaders(res, response);
+      res.flushHeaders();
+    }
+    for (;;) {
+      const { done, value } = await (pending ?? reader.read());
+      pending = undefined;
+      if (done) break;
+      if (res.destroyed) {
+        await reader.cancel().catch(() => {});
+        return;
+      }
+      if (!res.write(value)) await waitForDrainOrClose(res);
+    }
+    res.end();
+  } catch (error) {
+    // The body stream failed mid-way: if the head is out, the only honest signal left is to
+    // cut the connection rather than end a truncated body as if it were complete.
+    if (res.headersSent) res.destroy(error as Error);
+    throw error;
+  } finally {
+    reader.releaseLock();
+  }
+}

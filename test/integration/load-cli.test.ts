@@ -1,0 +1,197 @@
+// The `ballast load` command line: usage errors, help, plans with mixed workloads, threads,
+// thresholds and the exit code, and `merge` of result files from separate processes.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cliPath, makeTempDir, runBallastLoad, startLoadServer } from '../helpers/load-helpers.ts';
+import { loadSettings } from '../../src/load/settings.ts';
+import { flagOf } from '../../src/config/schema.ts';
+import { decodeHistogram } from '../../src/load/histogram.ts';
+import type { RunResult } from '../../src/load/types.ts';
+
+const planPath = fileURLToPath(new URL('../fixtures/load-plan.json', import.meta.url));
+const readResult = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as RunResult;
+
+test('invalid options exit with 2 and name the option, what was expected and what was given', async () => {
+  const cases: [string[], RegExp][] = [
+    [['http://127.0.0.1:1/', '--users', '-3'], /expected `users` \(--users\) to be an integer >= 0, got `-3`/],
+    [['http://127.0.0.1:1/', '--duration', 'soon'], /expected `duration` \(--duration\) to be a duration such as 500ms, 30s or 5m.*got `soon`/],
+    [['http://127.0.0.1:1/', '--arrival', 'burst'], /expected `arrival` \(--arrival\) to be one of `constant`, `poisson`, got `burst`/],
+    [['http://127.0.0.1:1/', '--usres', '5'], /Unknown option '--usres'.*did you mean `--users`\?/],
+    [['http://127.0.0.1:1/', '--threshold', 'p99 fast'], /expected `threshold` \(--threshold\).*got `p99 fast`/],
+    [['http://127.0.0.1:1/', '--stages', '30s'], /expected `stages` \(--stages\) items to be DURATION:TARGET.*got `30s`/],
+    [['not a url'], /expected a URL such as http:\/\/127\.0\.0\.1:8080\/path.*got `not a url`/],
+    [[], /expected a URL or a plan file/],
+  ];
+  for (const [args, message] of cases) {
+    const run = await runBallastLoad(args);
+    assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, message);
+  }
+});
+
+test('--help lists every setting of the table', async () => {
+  const run = await runBallastLoad(['--help']);
+  assert.equal(run.code, 0);
+  for (const spec of loadSettings) assert.ok(run.stdout.includes(flagOf(spec)), `${flagOf(spec)} in --help`);
+});
+
+test('a plan runs closed, open and stream groups together, with weights and headers', async () => {
+  const server = await startLoadServer();
+  try {
+    const json = join(makeTempDir(), 'plan.json');
+    const run = await runBallastLoad([planPath, '--target', server.url, '--json', json]);
+    assert.equal(run.code, 0, run.stderr);
+    const result = readResult(json);
+    const [browse, api, feed] = result.groups;
+    assert.deepEqual(result.groups.map((group) => [group.name, group.kind]), [['browse', 'closed'], ['api', 'open'], ['feed', 'stream']]);
+    const ok = browse.summary.statusCounts['200'] ?? 0;
+    const unavailable = browse.summary.statusCounts['503'] ?? 0;
+    assert.ok(Math.abs(ok - 3 * unavailable) <= 3, `weights 3:1 give ${ok}:${unavailable}`);
+    assert.equal(browse.summary.errors, unavailable);
+    assert.ok(Math.abs(api.summary.requests - 300) < 60, `poisson 100/s x 3 s: ${api.summary.requests}`);
+    assert.ok(api.summary.serviceMs && api.summary.scheduleLagMs, 'open groups report service time and schedule lag');
+    assert.equal(feed.summary.streams?.opened, 5);
+    assert.ok((feed.summary.streams?.events ?? 0) >= 5 * 13, `events ${feed.summary.streams?.events}`);
+    assert.equal(result.summary.requests, browse.summary.requests + api.summary.requests);
+    assert.match(run.stdout, /group browse \(closed\)/);
+    assert.match(run.stdout, /by status +200: .*503: /);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('thresholds set the exit code: 99 when one is broken, 0 when all hold', async () => {
+  const server = await startLoadServer();
+  try {
+    const broken = await runBallastLoad([`${server.url}/fixed?ms=5`, '--users', '2', '--duration', '1s', '--threshold', 'p99<1ms', '--threshold', 'errors<1%']);
+    assert.equal(broken.code, 99, broken.stderr);
+    assert.match(broken.stdout, /BROKEN +p99<1ms +actual \d/);
+    assert.match(broken.stdout, /ok +errors<1%/);
+    const held = await runBallastLoad([`${server.url}/fixed?ms=5`, '--users', '2', '--duration', '1s', '--threshold', 'p50<500ms', '--threshold', 'errors=0']);
+    assert.equal(held.code, 0, held.stdout);
+    const failing = await runBallastLoad([`${server.url}/status?code=502`, '--users', '2', '--duration', '1s', '--threshold', 'errors<1%']);
+    assert.equal(failing.code, 99);
+    assert.match(failing.stdout, /errors +100\.00%/);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('merge of two runs from separate processes equals one run over the union of their samples', async () => {
+  const server = await startLoadServer();
+  try {
+    const dir = makeTempDir();
+    const [a, b] = [join(dir, 'a.json'), join(dir, 'b.json')];
+    const runs = await Promise.all([
+      runBallastLoad([`${server.url}/bimodal`, '--rate', '150', '--duration', '3s', '--json', a]),
+      runBallastLoad([`${server.url}/bimodal`, '--rate', '100', '--arrival', 'poisson', '--duration', '3s', '--json', b]),
+    ]);
+    for (const run of runs) assert.equal(run.code, 0, run.stderr);
+    const merged = join(dir, 'merged.json');
+    const merge = await runBallastLoad(['merge', a, b, '--json', merged, '--threshold', 'p50<1s']);
+    assert.equal(merge.code, 0, merge.stderr);
+    assert.match(merge.stdout, /2 runs merged/);
+    const [ra, rb, rm] = [readResult(a), readResult(b), readResult(merged)];
+    assert.equal(rm.summary.requests, ra.summary.requests + rb.summary.requests);
+    // The union of the samples: add every per-second histogram of both files by hand.
+    const union = decodeHistogram(ra.groups[0].intervals[0].histograms.latency!);
+    for (const interval of [...ra.groups[0].intervals.slice(1), ...rb.groups[0].intervals]) union.add(decodeHistogram(interval.histograms.latency!));
+    assert.equal(union.totalCount, rm.summary.requests);
+    assert.equal(rm.summary.latencyMs.p99, Math.round(union.getValueAtPercentile(99)) / 1000);
+    assert.equal(rm.summary.latencyMs.p50, Math.round(union.getValueAtPercentile(50)) / 1000);
+    assert.equal(rm.summary.latencyMs.max, Math.round(union.maxValue) / 1000);
+    const exactMean = (ra.summary.latencyMs.mean * ra.summary.requests + rb.summary.latencyMs.mean * rb.summary.requests) / rm.summary.requests;
+    assert.ok(Math.abs(rm.summary.latencyMs.mean - exactMean) < 0.002);
+    for (const point of rm.series) {
+      assert.equal(point.requests, ra.series[point.t].requests + rb.series[point.t].requests);
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
+test('--threads 2 splits the rate between two generator threads and merges their seconds', async () => {
+  const server = await startLoadServer();
+  try {
+    const json = join(makeTempDir(), 'threads.json');
+    const run = await runBallastLoad([`${server.url}/`, '--rate', '400', '--threads', '2', '--duration', '3s', '--json', json]);
+    assert.equal(run.code, 0, run.stderr);
+    const result = readResult(json);
+    assert.equal(result.summary.requests, 1200);
+    assert.equal(result.generator[0].threads, 2);
+    for (const point of result.series) assert.ok(Math.abs(point.requests - 400) <= 4, `second ${point.t}: ${point.requests}`);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('merge rejects a file that is not a load result, with exit code 2', async () => {
+  const dir = makeTempDir();
+  const bogus = join(dir, 'bogus.json');
+  writeFileSync(bogus, '{"hello": 1}');
+  const run = await runBallastLoad(['merge', bogus]);
+  assert.equal(run.code, 2);
+  assert.match(run.stderr, /expected .*bogus\.json to be a `ballast load --json` result/);
+});
+
+test('a TypeScript plan runs as-is; BALLAST_LOAD_* variables override its top level, the server\'s BALLAST_* do not', async () => {
+  const server = await startLoadServer();
+  try {
+    const json = join(makeTempDir(), 'ts-plan.json');
+    const plan = fileURLToPath(new URL('../fixtures/load-plan.ts', import.meta.url));
+    const run = await runBallastLoad([plan, '--json', json], { env: { BALLAST_LOAD_TARGET: server.url, BALLAST_LOAD_DURATION: '1s', BALLAST_THREADS: '3', BALLAST_DURATION: '7s' } });
+    assert.equal(run.code, 0, run.stderr);
+    const result = readResult(json);
+    assert.equal(result.durationMs, 1000, 'BALLAST_LOAD_DURATION beats the plan\'s 2s');
+    assert.equal(result.generator[0].threads, 1, 'BALLAST_THREADS belongs to `ballast serve`');
+    assert.deepEqual(result.groups.map((group) => group.name), ['users', 'arrivals']);
+    const arrivals = result.groups[1].summary;
+    assert.equal(arrivals.requests, 50);
+    assert.equal(arrivals.statusCounts['404'], 25);
+    assert.equal(arrivals.errorRate, 0.5);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('draws a live progress line on a terminal, and none when stderr is not one', async (t) => {
+  if (!existsSync('/usr/bin/script')) {
+    t.skip('`script` (util-linux) is needed to give the CLI a pseudo-terminal');
+    return;
+  }
+  const server = await startLoadServer();
+  try {
+    const command = [process.execPath, cliPath, 'load', `${server.url}/`, '--rate', '100', '--duration', '2s'].map((part) => `'${part}'`).join(' ');
+    const tty = spawnSync('/usr/bin/script', ['-qefc', command, '/dev/null'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(tty.status, 0, tty.stderr);
+    assert.match(tty.stdout, /\r +\d+s \/ 2s [█░]{24} [\d,]+ req\/s +p99 [\d.]+ m?s +errors 0/);
+    const piped = await runBallastLoad([`${server.url}/`, '--rate', '100', '--duration', '1s']);
+    assert.equal(piped.code, 0);
+    assert.equal(piped.stderr, '', 'no progress line in logs');
+  } finally {
+    await server.stop();
+  }
+});
+
+test('open model: arrivals beyond --max-in-flight are dropped and counted, not queued without bound', async () => {
+  const server = await startLoadServer();
+  try {
+    const json = join(makeTempDir(), 'dropped.json');
+    // 100 req/s against 1 s responses needs ~100 in flight; the cap allows 10.
+    const run = await runBallastLoad([`${server.url}/fixed?ms=1000`, '--rate', '100', '--max-in-flight', '10', '--duration', '2s', '--json', json, '--threshold', 'dropped<50%']);
+    assert.equal(run.code, 99, 'the dropped-rate threshold is broken');
+    const summary = readResult(json).summary;
+    assert.equal(summary.requests + summary.dropped + summary.interrupted, 200, 'every arrival is accounted for');
+    assert.ok(summary.dropped >= 170, `dropped ${summary.dropped}`);
+    assert.equal(summary.concurrencyMax, 10);
+    assert.match(run.stdout, /dropped 1\d\d/);
+  } finally {
+    await server.stop();
+  }
+});
