@@ -8,6 +8,7 @@ import type { SettingsTable } from './schema.ts';
 export const serveSettings: SettingsTable = [
   { section: 'App', name: 'app', type: 'string', default: '', defaultDoc: '', doc: 'The app to serve: `path/to/module.ts[:export]` (default export when no name is given). Usually given as the positional APP.' },
   { section: 'App', name: 'appKind', type: 'enum', choices: ['auto', 'fetch', 'node'], default: 'auto', doc: 'How to call the app: a Fetch handler (`{ fetch }` or `(request, ctx) => Response`) or a Node listener `(req, res)`. `auto` decides from the export\'s shape.' },
+  { section: 'App', name: 'fastFetch', type: 'bool', default: true, doc: 'Fetch apps: hand the app a lazily built Request and send string, bytes and empty Responses without a body stream (about 3× less CPU per request for a small handler). The worker replaces the globals Request, Response and fetch with compatible versions (`instanceof`, `new Request(req)` and `fetch(req)` keep working), as @hono/node-server does by default. Turn off if the app relies on the exact native classes.' },
   { section: 'App', name: 'config', short: 'c', type: 'string', default: '', defaultDoc: '', cliOnly: true, doc: 'A config file, `ballast.config.ts` or `.json`, whose keys are the setting names of this page. Re-read on SIGHUP.' },
   { section: 'App', name: 'printConfig', type: 'bool', default: false, cliOnly: true, doc: 'Print the resolved settings (and where each came from) and exit.' },
 
@@ -75,6 +76,7 @@ export interface RouteConfig {
 export interface ServeSettings {
   app: string;
   appKind: 'auto' | 'fetch' | 'node';
+  fastFetch: boolean;
   config: string;
   printConfig: boolean;
   bind: string[];

@@ -6,8 +6,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ReadableStreamReadResult } from 'node:stream/web';
+import { fastFetchInstalled, IncomingRequest, simpleResponse, type SimpleResponse } from './fetch-fast.ts';
 
 export function toFetchRequest(req: IncomingMessage, signal: AbortSignal, defaultHost: string): Request {
+  if (fastFetchInstalled()) return new IncomingRequest(req, signal, defaultHost) as unknown as Request;
   const raw = req.rawHeaders;
   const headers = new Headers();
   for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
@@ -66,8 +68,55 @@ async function readIfReady(read: Promise<Chunk>): Promise<Chunk | undefined> {
   return result;
 }
 
+const httpWhitespaceAtEnds = /^[\t\n\r ]|[\t\n\r ]$/;
+const httpWhitespace = /^[\t\n\r ]+|[\t\n\r ]+$/g;
+
+/** A lightweight Response as given: one writeHead and one end, with what Headers would have done. */
+function writeSimpleResponse(res: ServerResponse, parts: SimpleResponse, isHead: boolean): void {
+  const headers: Record<string, string | string[]> = {};
+  const add = (name: string, raw: unknown) => {
+    let value = String(raw);
+    if (httpWhitespaceAtEnds.test(value)) value = value.replace(httpWhitespace, '');
+    const key = name.toLowerCase();
+    const existing = headers[key];
+    if (key === 'set-cookie') {
+      if (existing === undefined) headers[key] = [value];
+      else (existing as string[]).push(value);
+    } else {
+      headers[key] = existing === undefined ? value : `${existing as string}, ${value}`;
+    }
+  };
+  const given = parts.headers;
+  if (given instanceof Headers) {
+    for (const [name, value] of given) if (name !== 'set-cookie') headers[name] = value;
+    const cookies = given.getSetCookie();
+    if (cookies.length > 0) headers['set-cookie'] = cookies;
+  } else if (Array.isArray(given)) {
+    for (const pair of given) {
+      if (!Array.isArray(pair) || pair.length !== 2) throw new TypeError('Response headers: each entry of a header list must be a [name, value] pair');
+      add(pair[0], pair[1]);
+    }
+  } else if (given !== undefined) {
+    for (const name in given) add(name, given[name]);
+  }
+  const body = parts.body;
+  // As the Response constructor does: a string body is text/plain unless the app said otherwise.
+  if (typeof body === 'string' && headers['content-type'] === undefined) headers['content-type'] = 'text/plain;charset=UTF-8';
+  if (headers['content-length'] === undefined && headers['transfer-encoding'] === undefined) {
+    headers['content-length'] = String(body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+  }
+  res.writeHead(parts.status, parts.statusText || undefined, headers);
+  if (isHead || body === null) res.end();
+  else res.end(body);
+}
+
 /** Writes a Fetch Response to a Node response; resolves when the body is written or abandoned. */
 export async function writeFetchResponse(res: ServerResponse, response: Response, isHead: boolean): Promise<void> {
+  const simple = simpleResponse(response);
+  if (simple) {
+    writeSimpleResponse(res, simple, isHead);
+    return;
+  }
   const body = response.body;
   if (body === null || isHead) {
     if (body && isHead) await body.cancel().catch(() => {});

@@ -8,6 +8,7 @@ import { parseBind } from '../config/parse.ts';
 import { isBallastError, exitCodes } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { loadApp } from './app-loader.ts';
+import { installFastFetch } from './fetch-fast.ts';
 import { createThreadPool } from './thread-pool/index.ts';
 import { createAccessLog } from './access-log.ts';
 import { createWorkerServer } from './http-server.ts';
@@ -48,6 +49,8 @@ function requestRecycle(reason: RecycleReason): void {
   send({ t: 'recycle', reason, rss: process.memoryUsage.rss(), requests: server.stats.requests });
 }
 
+// Before the app is imported, so that the app sees the lightweight globals (see fetch-fast.ts).
+if (settings.fastFetch) installFastFetch();
 const app = settings.workerClass === 'thread'
   ? (await createThreadPool({ appSpec: settings.app, appKind: settings.appKind, threads: settings.threads, workerId, log }).catch(bootFailed)).app
   : await loadApp(settings.app, settings.appKind).catch(bootFailed);
