@@ -231,6 +231,9 @@ function nodeCluster(script: string) {
 const all: Contender[] = [
   { id: 'ballast-static', label: 'ballast static', ballast: true, start: ballast([])('ballast-static') },
   { id: 'ballast-adaptive', label: 'ballast adaptive', ballast: true, start: ballast(['--concurrency', 'adaptive'])('ballast-adaptive') },
+  // The thread class: each worker's main thread keeps parsing (and shedding) while the one
+  // handler thread computes, so the backlog is in admission's queue, not unread in the sockets.
+  { id: 'ballast-thread', label: 'ballast adaptive, thread class (1 thread per worker)', ballast: true, start: ballast(['--concurrency', 'adaptive', '--worker-class', 'thread', '--threads', '1', '--worker-connections', '1'])('ballast-thread') },
   { id: 'raw', label: 'raw node:http cluster', start: nodeCluster('raw-cluster.ts')('raw') },
   { id: 'fastify', label: 'Fastify + under-pressure', start: nodeCluster('fastify-cluster.ts')('fastify') },
 ];
