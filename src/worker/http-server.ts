@@ -156,9 +156,11 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
     res.end(body);
   }
 
-  function logAccess(req: IncomingMessage, res: ServerResponse, reqId: string, startedAt: number, queueWaitMs: number, bytesBefore: number): void {
+  /** `now`: performance.now() at the response's end, when the caller has already read the clock. */
+  function logAccess(req: IncomingMessage, res: ServerResponse, reqId: string, startedAt: number, queueWaitMs: number, bytesBefore: number, now = performance.now()): void {
     const status = res.writableFinished ? res.statusCode : 499;
-    metrics?.observeRequest(status, performance.now() - startedAt, queueWaitMs);
+    const durationMs = now - startedAt;
+    metrics?.observeRequest(status, durationMs, queueWaitMs);
     if (!accessLog) return;
     accessLog.write({
       reqId,
@@ -167,7 +169,7 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
       // 499 (nginx's convention): the client went away before the response was complete.
       status,
       bytes: req.socket.bytesWritten - bytesBefore,
-      durationMs: performance.now() - startedAt,
+      durationMs,
       queueWaitMs,
     });
   }
@@ -266,7 +268,6 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
   }
 
   function run(req: IncomingMessage, res: ServerResponse, reqId: string, startedAt: number, queueWaitMs: number, bytesBefore: number, lane: RunOptions): void {
-    const slotStart = performance.now();
     // A Node listener has no ctx.signal: only Fetch apps (and streams, for the drain) need one.
     const controller = app.kind === 'fetch' || lane.isStream ? new AbortController() : undefined;
     let timedOut = false;
@@ -274,14 +275,17 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
     const trace: RequestTrace | undefined = settings.slowMs > 0 && !lane.isStream ? { reqId, startedAt, spans: [] } : undefined;
     if (lane.isStream && controller) streamControllers.add(controller);
     res.once('close', () => {
+      // One clock read for the slow report, the slot's hold time, the metrics and the access log.
+      const now = performance.now();
       clearTimeout(timer);
-      if (trace) reportIfSlow(req, res, trace, queueWaitMs);
+      if (trace) reportIfSlow(req, res, trace, queueWaitMs, now);
       if (controller && !res.writableFinished && !controller.signal.aborted) controller.abort(new DOMException('the client went away', 'AbortError'));
       if (lane.isStream && controller) streamControllers.delete(controller);
-      lane.admission?.release(performance.now() - slotStart);
+      // The slot was taken when the queue wait ended (immediately when there was none).
+      lane.admission?.release(now - startedAt - queueWaitMs);
       lane.onDone?.();
       active.delete(res);
-      logAccess(req, res, reqId, startedAt, queueWaitMs, bytesBefore);
+      logAccess(req, res, reqId, startedAt, queueWaitMs, bytesBefore, now);
     });
     if (lane.timeoutMs > 0) {
       timer = setTimeout(() => {
@@ -329,8 +333,8 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
     return options.profiler?.takeArmed(pathOf(req.url)) ?? false;
   }
 
-  function reportIfSlow(req: IncomingMessage, res: ServerResponse, trace: RequestTrace, queueWaitMs: number): void {
-    const durationMs = performance.now() - trace.startedAt;
+  function reportIfSlow(req: IncomingMessage, res: ServerResponse, trace: RequestTrace, queueWaitMs: number, now: number): void {
+    const durationMs = now - trace.startedAt;
     if (durationMs < settings.slowMs || !options.onSlowRequest) return;
     const waiting = waitingMs(trace.spans, durationMs);
     options.onSlowRequest({
