@@ -103,8 +103,16 @@ export function createAdmission(options: AdmissionOptions): Admission {
   function targetMs(): number {
     return Math.max(codel.minTargetMs, (gradient?.minLatencyMs ?? 0) / 2);
   }
+  const intervalMs = () => Math.max(codel.minIntervalMs, 10 * targetMs());
+  /**
+   * Overload ends one interval after the last waiter refused for it, not the moment the queue
+   * empties: at 3x load the short target empties the queue between arrivals, and forgetting the
+   * overload then let a new FIFO queue stand for a whole interval before the next refusal, which
+   * is what set the served requests' latency (bench/overload: 2xx p50 ~50 ms at 3x).
+   */
+  let overloadedUntil = -Infinity;
   function isOverloaded(at: number): boolean {
-    return adaptive && queued() > 0 && at - lastEmptyAt > Math.max(codel.minIntervalMs, 10 * targetMs());
+    return adaptive && queued() > 0 && (at < overloadedUntil || at - lastEmptyAt > intervalMs());
   }
   /** How long the oldest waiter may wait: the short CoDel target under overload, else the timeout. */
   function maxWaitMs(at: number): number {
@@ -126,7 +134,9 @@ export function createAdmission(options: AdmissionOptions): Admission {
       const limit = maxWaitMs(at);
       if (waited < limit) break;
       entries[head++] = undefined as unknown as Entry;
-      oldest.resolve({ ok: false, reason: limit < options.queueTimeoutMs ? 'overload' : 'queue-timeout', queueWaitMs: waited });
+      const isOverload = limit < options.queueTimeoutMs;
+      if (isOverload) overloadedUntil = at + intervalMs();
+      oldest.resolve({ ok: false, reason: isOverload ? 'overload' : 'queue-timeout', queueWaitMs: waited });
     }
     if (queued() === 0) {
       lastEmptyAt = at;

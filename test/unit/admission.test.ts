@@ -113,3 +113,33 @@ test('adaptive: under event-loop pressure, slots are handed out one per loop tur
   await Promise.all(waiters.slice(1).map((w) => w.promise));
   assert.equal(granted.length, 3);
 });
+
+test('adaptive: overload outlasts a queue that empties, until an interval passes without refusals', async () => {
+  const clock = manualClock();
+  const admission = createAdmission({ limit: 1, queue: 100, queueTimeoutMs: 10_000, mode: 'adaptive', now: clock.now });
+  assert.ok(admission.tryAcquire());
+  const old = admission.enqueue() as Waiter;
+  clock.advance(150);
+  const fresh = admission.enqueue() as Waiter;
+  admission.release();
+  assert.equal((await old.promise).ok, false);
+  assert.equal((await fresh.promise).ok, true);
+  // The queue is empty now. A waiter arriving 50 ms later still gets the short target: refused
+  // once it has waited 6 ms, instead of waiting in a FIFO queue for a whole new interval.
+  clock.advance(50);
+  const next = admission.enqueue() as Waiter;
+  clock.advance(6);
+  const newest = admission.enqueue() as Waiter;
+  admission.release();
+  assert.deepEqual(await next.promise, { ok: false, reason: 'overload', queueWaitMs: 6 });
+  assert.deepEqual(await newest.promise, { ok: true, queueWaitMs: 0 });
+  // An interval after the last refusal, the queue is FIFO with the long timeout again.
+  clock.advance(200);
+  const calm = admission.enqueue() as Waiter;
+  clock.advance(50);
+  const after = admission.enqueue() as Waiter;
+  admission.release();
+  assert.deepEqual(await calm.promise, { ok: true, queueWaitMs: 50 });
+  admission.release();
+  assert.deepEqual(await after.promise, { ok: true, queueWaitMs: 0 });
+});
