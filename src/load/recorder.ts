@@ -18,7 +18,7 @@ function createInterval(t: number): IntervalData {
   return {
     t, requests: 0, errors: 0, statusCounts: {}, errorKinds: {}, dropped: 0, interrupted: 0,
     latencySumUs: 0, serviceSumUs: 0, concurrency: 0, target: 0,
-    streamsOpened: 0, streamsCompleted: 0, streamDrops: 0, events: 0, histograms: {},
+    streamsOpened: 0, streamsCompleted: 0, streamDrops: 0, streamErrors: 0, events: 0, histograms: {},
   };
 }
 
@@ -153,6 +153,7 @@ export class GroupRecorder {
   recordStreamError(nowMs: number, status: number, errorKind: ErrorKind | undefined): void {
     const interval = this.#at(nowMs);
     interval.errors++;
+    interval.streamErrors = (interval.streamErrors ?? 0) + 1;
     if (status === 0) {
       const kind = errorKind ?? 'other';
       interval.errorKinds[kind] = (interval.errorKinds[kind] ?? 0) + 1;

@@ -16,7 +16,7 @@ export function mergeIntervals(list: readonly IntervalData[]): IntervalData {
   const merged: IntervalData = {
     t: list[0].t, requests: 0, errors: 0, statusCounts: {}, errorKinds: {}, dropped: 0, interrupted: 0,
     latencySumUs: 0, serviceSumUs: 0, concurrency: 0, target: 0,
-    streamsOpened: 0, streamsCompleted: 0, streamDrops: 0, events: 0, histograms: {},
+    streamsOpened: 0, streamsCompleted: 0, streamDrops: 0, streamErrors: 0, events: 0, histograms: {},
   };
   const histograms: Partial<Record<HistogramName, Histogram>> = {};
   for (const interval of list) {
@@ -34,6 +34,7 @@ export function mergeIntervals(list: readonly IntervalData[]): IntervalData {
     merged.streamsOpened += interval.streamsOpened;
     merged.streamsCompleted += interval.streamsCompleted;
     merged.streamDrops += interval.streamDrops;
+    merged.streamErrors = (merged.streamErrors ?? 0) + (interval.streamErrors ?? 0);
     merged.events += interval.events;
     for (const [name, encoded] of Object.entries(interval.histograms) as [HistogramName, string][]) {
       histograms[name] = addEncoded(histograms[name], encoded);
@@ -88,6 +89,7 @@ export function summarize(intervals: readonly IntervalData[], options: SummaryOp
   let opened = 0;
   let completed = 0;
   let drops = 0;
+  let streamErrors = 0;
   let events = 0;
   const concurrencyBySecond = new Map<number, number>();
   for (const interval of intervals) {
@@ -102,11 +104,14 @@ export function summarize(intervals: readonly IntervalData[], options: SummaryOp
     opened += interval.streamsOpened;
     completed += interval.streamsCompleted;
     drops += interval.streamDrops;
+    streamErrors += interval.streamErrors ?? 0;
     events += interval.events;
     concurrencyBySecond.set(interval.t, (concurrencyBySecond.get(interval.t) ?? 0) + interval.concurrency);
   }
   const seconds = options.durationMs / 1000;
-  const attempts = requests;
+  // Errors include failed stream attempts, so the attempts do too (and opened streams), or a run
+  // whose streams all got 504 would report more errors than attempts.
+  const attempts = requests + opened + streamErrors;
   const summary: Summary = {
     durationMs: options.durationMs,
     requests,

@@ -87,6 +87,8 @@ export interface IntervalData {
   streamsOpened: number;
   streamsCompleted: number;
   streamDrops: number;
+  /** Stream attempts that got no 2xx response (counted in `errors`); absent in older files. */
+  streamErrors?: number;
   events: number;
   histograms: Partial<Record<HistogramName, string>>;
 }

@@ -72,3 +72,18 @@ test('merge refuses a group that is closed in one file and open in another', () 
   b.groups[0].kind = 'closed';
   assert.throws(() => mergeResults([a, b]), /cannot merge group `default`/);
 });
+
+test('failed stream attempts count as attempts: the error rate of a stream group is at most 100%', async () => {
+  const { summarize } = await import('../../src/load/result.ts');
+  const intervals: IntervalData[] = [];
+  const recorder = new GroupRecorder('streams', 0, 1, (interval) => intervals.push(interval));
+  recorder.recordStreamOpened(100, 1_000);
+  recorder.recordStreamError(200, 504, undefined);
+  recorder.recordStreamError(300, 0, 'refused');
+  recorder.recordStreamError(400, 502, undefined);
+  recorder.finish();
+  const { summary } = summarize(intervals, { durationMs: 2_000, kinds: ['stream'] });
+  assert.equal(summary.errors, 3);
+  assert.equal(summary.errorRate, 0.75);
+  assert.deepEqual(summary.statusCounts, { 502: 1, 504: 1 });
+});

@@ -18,7 +18,10 @@ export const stalls: Scenario = {
   async run(ctx) {
     const workers = ctx.workers;
     const durationMs = ctx.pick(15_000, 5000);
-    const evilLength = ctx.pick(25, 24);
+    // The backtracking time doubles with each "a" and depends on the CPU: calibrated here so that
+    // one evil request holds a worker for about as long as one /cpu request (a fixed length of 25
+    // took ~400 ms on one machine and ~100 ms on a faster one, too little to show the failure).
+    const evilLength = calibrateEvilLength(ctx.pick(500, 100));
     const cpuMs = ctx.pick(500, 300);
     const helloRate = 50;
     const evilInput = `${'a'.repeat(evilLength)}!`;
@@ -72,3 +75,18 @@ export const stalls: Scenario = {
     return { findings, checks };
   },
 };
+
+/** How many "a"s make `/^(a+)+$/` take about `targetMs` on this machine (22 to 30). */
+export function calibrateEvilLength(targetMs: number): number {
+  const base = 20;
+  const evil = /^(a+)+$/;
+  evil.test(`${'a'.repeat(16)}!`); // compile and warm up first: a cold first run is slower
+  let baseMs = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const started = performance.now();
+    evil.test(`${'a'.repeat(base)}!`);
+    baseMs = Math.min(baseMs, Math.max(0.01, performance.now() - started));
+  }
+  return Math.min(30, Math.max(22, base + Math.round(Math.log2(targetMs / baseMs))));
+}
+
