@@ -23,7 +23,8 @@
 // (both started in-process on loopback when unset), DATABASE_URL (PostgreSQL, else SQLite at
 // LAB_SQLITE_PATH), DB_CONNECTION_BUDGET (default 80, split across BALLAST_WORKER_COUNT workers),
 // DB_QUERY_MS (PostgreSQL: each query holds its connection this long, default 20, a page's work),
-// REDIS_URL, DEMO_CACHE=on|off.
+// DB_NAIVE_POOL=unbounded (naive PostgreSQL: a pool with no maximum instead of a connection per
+// request), REDIS_URL, DEMO_CACHE=on|off.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
@@ -226,6 +227,7 @@ function messageStore(): MessageStore {
     connectionBudget: Number(process.env.DB_CONNECTION_BUDGET ?? 80),
     queryMs: Number(process.env.DB_QUERY_MS ?? 20),
     workers: Number(process.env.BALLAST_WORKER_COUNT ?? 1),
+    naivePool: process.env.DB_NAIVE_POOL === 'unbounded' ? 'unbounded' : 'per-request',
   });
   return store;
 }

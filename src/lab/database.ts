@@ -1,9 +1,11 @@
 // The demo app's database page (seed 001): one random 140-character message per request.
 // SQLite through node:sqlite when no DATABASE_URL is set (nothing to install); PostgreSQL through
 // pg otherwise, in two shapes:
-// - naive: a new connection per request, as a per-request ORM connection or gevent workers do.
-//   Past max_connections (100 by default) PostgreSQL refuses with "sorry, too many clients
-//   already": seed 001's 90% error rate.
+// - naive: a new connection per request, as a per-request ORM connection does; or
+//   (`naivePool: 'unbounded'`) a pool per worker with no maximum, as gevent workers with a
+//   connection per greenlet do: it keeps every connection a burst needed. Past max_connections
+//   (100 by default) PostgreSQL refuses with "sorry, too many clients already": seed 001's 90%
+//   error rate.
 // - tuned: one pool per worker, the pools together within a connection budget (default 80 of
 //   PostgreSQL's 100, leaving room for admin and migrations); requests wait for a pooled
 //   connection instead of opening more.
@@ -14,7 +16,7 @@ import { dirname } from 'node:path';
 import pg from 'pg';
 
 export interface MessageStore {
-  kind: 'sqlite' | 'postgres-pool' | 'postgres-per-request';
+  kind: 'sqlite' | 'postgres-pool' | 'postgres-per-request' | 'postgres-unbounded-pool';
   /** The message with this id (1-based); undefined when there is no such row. */
   message(id: number): Promise<string | undefined>;
   /** How many messages there are (read once at start). */
@@ -44,6 +46,8 @@ export interface StoreOptions {
    */
   queryMs?: number;
   workers: number;
+  /** naive PostgreSQL: a connection per request (default), or a pool without a maximum. */
+  naivePool?: 'per-request' | 'unbounded';
 }
 
 export function createMessageStore(options: StoreOptions): MessageStore {
@@ -60,6 +64,16 @@ export function createMessageStore(options: StoreOptions): MessageStore {
   }
   const querySeconds = (options.queryMs ?? 0) / 1000;
   const query = querySeconds > 0 ? `SELECT body, pg_sleep(${querySeconds}) FROM messages WHERE id = $1` : 'SELECT body FROM messages WHERE id = $1';
+  if (options.mode === 'naive' && options.naivePool === 'unbounded') {
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 100_000, idleTimeoutMillis: 30_000 });
+    pool.on('error', () => { /* an idle client died */ });
+    return {
+      kind: 'postgres-unbounded-pool',
+      message: async (id) => (await pool.query<{ body: string }>(query, [id])).rows[0]?.body,
+      count: async () => Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM messages')).rows[0].n),
+      close: () => pool.end(),
+    };
+  }
   if (options.mode === 'naive') {
     const connect = async () => {
       const client = new pg.Client({ connectionString: options.databaseUrl });

@@ -1,6 +1,7 @@
 // Seed 001: the database page ("/" renders one random 140-character message) at 500, 5,000 and
 // 15,000 users, PostgreSQL with max_connections 100. Naive: an evented server with unbounded
-// concurrency that opens a connection per request (the seed's gevent test: "error rate of almost
+// concurrency whose connection pool has no maximum, so it opens a connection for every
+// concurrent request and keeps it (the seed's gevent test: "error rate of almost
 // 90% … too many connections"). Tuned: a pool per worker within a total connection budget below
 // max_connections, so excess requests wait for a connection instead of failing; then the same
 // with a cache in front of the query (the seed's "let's hit Redis instead").
@@ -126,15 +127,17 @@ export const database: Scenario = {
     };
     try {
       await forEachVariant(ctx, {
-        naive: { args: ['--workers', String(ctx.workers), '--worker-connections', '1000'], env: { ...common, DEMO_MODE: 'naive' } },
-        tuned: { args: ['--workers', String(ctx.workers)], env: { ...common, DEMO_MODE: 'tuned', DB_CONNECTION_BUDGET: String(budget) } },
+        naive: { args: ['--workers', String(ctx.workers), '--worker-connections', '1000'], env: { ...common, DEMO_MODE: 'naive', DB_NAIVE_POOL: 'unbounded' } },
+        // The queue holds a whole wave (users arriving together) while the pools drain it: the
+        // default 1,024 per worker refused the tail of a 5,000-request wave with 503.
+        tuned: { args: ['--workers', String(ctx.workers), '--queue', '4096'], env: { ...common, DEMO_MODE: 'tuned', DB_CONNECTION_BUDGET: String(budget) } },
       }, async (target) => {
         for (const users of levels) await runLevel(target, users);
       });
       const top = levels[levels.length - 1]!;
       const cachePhase = { name: `${formatCount(top)} users + cache`, description: `${phaseOf(top).description}, tuned with a cache in front of the query (${ctx.redisUrl ? 'Redis' : 'in-process LRU'})` };
       if (!ctx.target) {
-        const server = await ctx.startServer('tuned', { args: ['--workers', String(ctx.workers)], env: { ...common, DEMO_MODE: 'tuned', DB_CONNECTION_BUDGET: String(budget), DEMO_CACHE: 'on', REDIS_URL: ctx.redisUrl } });
+        const server = await ctx.startServer('tuned', { args: ['--workers', String(ctx.workers), '--queue', '4096'], env: { ...common, DEMO_MODE: 'tuned', DB_CONNECTION_BUDGET: String(budget), DEMO_CACHE: 'on', REDIS_URL: ctx.redisUrl } });
         try {
           await runLevel({ variant: 'tuned', url: server.url, server: server.commandLine }, top, cachePhase);
         } finally {
@@ -157,7 +160,7 @@ export const database: Scenario = {
         const s = naive.result.summary;
         // Little's law on the database: connections held = query rate × time each request holds one.
         const held = s.requestsPerSecond * (s.latencyMs.mean / 1000);
-        parts.push(`naive served ${formatRate(okCount(s) / (s.durationMs / 1000))} good req/s (${formatCount(s.requestsPerMinute)} requests/min), average ${formatMs(s.latencyMs.mean)}, ${formatPercent(s.errorRate)} errors (${describeErrors(s)}); with a connection per request, ${formatRate(s.requestsPerSecond)} req/s × ${formatMs(s.latencyMs.mean)} ≈ ${formatRate(held)} connections wanted at once${naive.extras.peakDbConnections !== undefined ? `, ${naive.extras.peakDbConnections} seen in pg_stat_activity against max_connections ${maxConnections}` : ''}; 5xx bodies sampled: ${naive.extras.errorBodies}`);
+        parts.push(`naive served ${formatRate(okCount(s) / (s.durationMs / 1000))} good req/s (${formatCount(s.requestsPerMinute)} requests/min), average ${formatMs(s.latencyMs.mean)}, ${formatPercent(s.errorRate)} errors (${describeErrors(s)}); with a pool that opens a connection for every concurrent request, ${formatRate(s.requestsPerSecond)} req/s × ${formatMs(s.latencyMs.mean)} ≈ ${formatRate(held)} connections wanted at once${naive.extras.peakDbConnections !== undefined ? `, ${naive.extras.peakDbConnections} seen in pg_stat_activity against max_connections ${maxConnections}` : ''}; 5xx bodies sampled: ${naive.extras.errorBodies}`);
       }
       if (tuned) {
         const s = tuned.result.summary;
