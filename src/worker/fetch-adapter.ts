@@ -1,39 +1,28 @@
 // Node request → Fetch Request, Fetch Response → Node response. The conversion sits on every
 // request of a Fetch app, so it avoids work it can skip: no body stream for GET/HEAD, headers
-// built once from rawHeaders, string and byte bodies written in one call when undici exposes
-// them, streamed bodies written with back-pressure and cancelled when the client leaves.
+// built once from rawHeaders, string and byte bodies of lightweight Responses (fetch-fast.ts)
+// written in one call, streamed bodies written with back-pressure and cancelled when the client leaves.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
 import type { ReadableStreamReadResult } from 'node:stream/web';
-import { fastFetchInstalled, IncomingRequest, simpleResponse, type SimpleResponse } from './fetch-fast.ts';
+import { fastFetchInstalled, headersFromRaw, IncomingRequest, incomingUrl, nativeRequestFrom, simpleResponse, type SimpleResponse } from './fetch-fast.ts';
 
 export function toFetchRequest(req: IncomingMessage, signal: AbortSignal, defaultHost: string): Request {
   if (fastFetchInstalled()) return new IncomingRequest(req, signal, defaultHost) as unknown as Request;
-  const raw = req.rawHeaders;
-  const headers = new Headers();
-  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
-  const host = req.headers.host ?? defaultHost;
-  const url = `http://${host}${req.url ?? '/'}`;
-  const method = req.method ?? 'GET';
-  if (method === 'GET' || method === 'HEAD') return new Request(url, { method, headers, signal });
-  return new Request(url, {
-    method,
-    headers,
-    signal,
-    body: Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>,
-    duplex: 'half',
-  } as RequestInit);
+  return nativeRequestFrom(req, incomingUrl(req, defaultHost), headersFromRaw(req.rawHeaders), signal);
+}
+
+/** Fetch Headers as writeHead's object: one entry per name, Set-Cookie kept as a list. */
+function headersRecord(given: Headers): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of given) if (name !== 'set-cookie') headers[name] = value;
+  const cookies = given.getSetCookie();
+  if (cookies.length > 0) headers['set-cookie'] = cookies;
+  return headers;
 }
 
 function setHeaders(res: ServerResponse, response: Response, contentLength?: number): void {
-  const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of response.headers) {
-    if (name === 'set-cookie') continue;
-    headers[name] = value;
-  }
-  const cookies = response.headers.getSetCookie();
-  if (cookies.length > 0) headers['set-cookie'] = cookies;
+  const headers = headersRecord(response.headers);
   if (contentLength !== undefined && headers['content-length'] === undefined && headers['transfer-encoding'] === undefined) {
     headers['content-length'] = String(contentLength);
   }
@@ -73,6 +62,9 @@ const httpWhitespace = /^[\t\n\r ]+|[\t\n\r ]+$/g;
 
 /** A lightweight Response as given: one writeHead and one end, with what Headers would have done. */
 function writeSimpleResponse(res: ServerResponse, parts: SimpleResponse, isHead: boolean): void {
+  const given = parts.headers;
+  // A Headers object has already normalised and combined its values.
+  if (given instanceof Headers) return writeSimpleBody(res, parts, headersRecord(given), isHead);
   const headers: Record<string, string | string[]> = {};
   const add = (name: string, raw: unknown) => {
     let value = String(raw);
@@ -86,12 +78,7 @@ function writeSimpleResponse(res: ServerResponse, parts: SimpleResponse, isHead:
       headers[key] = existing === undefined ? value : `${existing as string}, ${value}`;
     }
   };
-  const given = parts.headers;
-  if (given instanceof Headers) {
-    for (const [name, value] of given) if (name !== 'set-cookie') headers[name] = value;
-    const cookies = given.getSetCookie();
-    if (cookies.length > 0) headers['set-cookie'] = cookies;
-  } else if (Array.isArray(given)) {
+  if (Array.isArray(given)) {
     for (const pair of given) {
       if (!Array.isArray(pair) || pair.length !== 2) throw new TypeError('Response headers: each entry of a header list must be a [name, value] pair');
       add(pair[0], pair[1]);
@@ -99,6 +86,10 @@ function writeSimpleResponse(res: ServerResponse, parts: SimpleResponse, isHead:
   } else if (given !== undefined) {
     for (const name in given) add(name, given[name]);
   }
+  return writeSimpleBody(res, parts, headers, isHead);
+}
+
+function writeSimpleBody(res: ServerResponse, parts: SimpleResponse, headers: Record<string, string | string[]>, isHead: boolean): void {
   const body = parts.body;
   // As the Response constructor does: a string body is text/plain unless the app said otherwise.
   if (typeof body === 'string' && headers['content-type'] === undefined) headers['content-type'] = 'text/plain;charset=UTF-8';

@@ -56,10 +56,27 @@ function delegateTheRest(target: object, nativeProto: object): void {
   Object.setPrototypeOf(target, nativeProto);
 }
 
-function headersFromRaw(raw: string[]): Headers {
+/** The request's headers as a Fetch Headers object, in the order the client sent them. */
+export function headersFromRaw(raw: string[]): Headers {
   const headers = new Headers();
   for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
   return headers;
+}
+
+/** The absolute URL a Fetch app sees for a Node request. */
+export function incomingUrl(req: IncomingMessage, defaultHost: string): string {
+  return `http://${req.headers.host ?? defaultHost}${req.url ?? '/'}`;
+}
+
+/** The native Request for a Node request; a body (not for GET/HEAD) streams from the socket. */
+export function nativeRequestFrom(req: IncomingMessage, url: string, headers: Headers, signal: AbortSignal): Request {
+  const method = req.method ?? 'GET';
+  const init: RequestInit & { duplex?: 'half' } = { method, headers, signal };
+  if (method !== 'GET' && method !== 'HEAD') {
+    init.body = Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>;
+    init.duplex = 'half';
+  }
+  return new NativeRequest(url, init);
 }
 
 /** The request a Fetch app receives from the process-class worker. */
@@ -78,20 +95,13 @@ export class IncomingRequest implements HasNative<Request> {
   }
 
   get method(): string { return this.#req.method ?? 'GET'; }
-  get url(): string { return (this.#url ??= `http://${this.#req.headers.host ?? this.#defaultHost}${this.#req.url ?? '/'}`); }
+  get url(): string { return (this.#url ??= incomingUrl(this.#req, this.#defaultHost)); }
   /** The same Headers object before and after the native Request is built. */
   get headers(): Headers { return (this.#headers ??= headersFromRaw(this.#req.rawHeaders)); }
   get signal(): AbortSignal { return this.#signal; }
 
   [toNative](): Request {
-    if (this.#native) return this.#native;
-    const method = this.method;
-    const init: RequestInit & { duplex?: 'half' } = { method, headers: this.headers, signal: this.#signal };
-    if (method !== 'GET' && method !== 'HEAD') {
-      init.body = Readable.toWeb(this.#req) as unknown as ReadableStream<Uint8Array>;
-      init.duplex = 'half';
-    }
-    return (this.#native = new NativeRequest(this.url, init));
+    return (this.#native ??= nativeRequestFrom(this.#req, this.url, this.headers, this.#signal));
   }
 }
 delegateTheRest(IncomingRequest.prototype, NativeRequest.prototype);
