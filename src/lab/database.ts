@@ -64,16 +64,17 @@ export function createMessageStore(options: StoreOptions): MessageStore {
   }
   const querySeconds = (options.queryMs ?? 0) / 1000;
   const query = querySeconds > 0 ? `SELECT body, pg_sleep(${querySeconds}) FROM messages WHERE id = $1` : 'SELECT body FROM messages WHERE id = $1';
-  if (options.mode === 'naive' && options.naivePool === 'unbounded') {
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 100_000, idleTimeoutMillis: 30_000 });
-    pool.on('error', () => { /* an idle client died */ });
+  const poolStore = (kind: MessageStore['kind'], config: pg.PoolConfig): MessageStore => {
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, idleTimeoutMillis: 30_000, ...config });
+    pool.on('error', () => { /* an idle client died; the pool replaces it */ });
     return {
-      kind: 'postgres-unbounded-pool',
+      kind,
       message: async (id) => (await pool.query<{ body: string }>(query, [id])).rows[0]?.body,
       count: async () => Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM messages')).rows[0].n),
       close: () => pool.end(),
     };
-  }
+  };
+  if (options.mode === 'naive' && options.naivePool === 'unbounded') return poolStore('postgres-unbounded-pool', { max: 100_000 });
   if (options.mode === 'naive') {
     const connect = async () => {
       const client = new pg.Client({ connectionString: options.databaseUrl });
@@ -101,18 +102,9 @@ export function createMessageStore(options: StoreOptions): MessageStore {
       close: async () => {},
     };
   }
-  const pool = new pg.Pool({
-    connectionString: options.databaseUrl,
+  return poolStore('postgres-pool', {
     max: Math.max(1, Math.floor(options.connectionBudget / Math.max(1, options.workers))),
     // A request waits this long for a pooled connection before failing (never opens more).
     connectionTimeoutMillis: 10_000,
-    idleTimeoutMillis: 30_000,
   });
-  pool.on('error', () => { /* an idle client died; the pool replaces it */ });
-  return {
-    kind: 'postgres-pool',
-    message: async (id) => (await pool.query<{ body: string }>(query, [id])).rows[0]?.body,
-    count: async () => Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM messages')).rows[0].n),
-    close: () => pool.end(),
-  };
 }
