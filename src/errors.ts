@@ -33,6 +33,9 @@ const catalogue = {
   BALLAST_ERR_NOT_FOUND: { status: 404, message: 'Not Found' },
   BALLAST_ERR_LOAD_PLAN: { status: 0, message: 'invalid load plan' },
   BALLAST_ERR_LOAD_RESULT: { status: 0, message: 'cannot read a load result file' },
+  BALLAST_ERR_LOAD_RESPONSE: { status: 0, message: 'the load target sent a malformed HTTP response' },
+  BALLAST_ERR_LOAD_CLOSED: { status: 0, message: 'the connection closed before the response was complete' },
+  BALLAST_ERR_LOAD_TIMEOUT: { status: 0, message: 'no complete response within the request timeout' },
 } as const;
 
 export class BallastError extends Error {

@@ -13,6 +13,7 @@ import { coerceSetting, parseArgsOptions, resolveSettings, suggest, type Resolve
 import { createError, isBallastError } from '../errors.ts';
 import { loadSettings, runWideSettings, type LoadSettings } from './settings.ts';
 import { parseStages, TargetCurve } from './schedule.ts';
+import { rawIneligibility } from './engine/raw-pool.ts';
 import type { GroupSpec, RequestSpec, RunSpec } from './types.ts';
 
 export interface LoadCommand {
@@ -212,6 +213,14 @@ export function buildGroup(name: string, settings: LoadSettings, rawRequests: re
       weight,
     };
   });
+  if (settings.transport === 'raw') {
+    const isSlow = settings.slowHeaders > 0 || settings.slowUpload > 0 || settings.slowRead > 0;
+    if (isStream || isSlow) throw createError('BALLAST_ERR_INVALID_SETTING', `expected \`transport\` (--transport) to be \`auto\` or \`undici\` for ${isStream ? 'SSE streams' : 'slow clients'} (group \`${name}\`), which have their own transport; got \`raw\``);
+    for (const request of requests) {
+      const reason = rawIneligibility(request);
+      if (reason !== undefined) throw createError('BALLAST_ERR_INVALID_SETTING', `expected \`transport\` (--transport) to be \`auto\` or \`undici\` for ${request.method} ${request.url} (group \`${name}\`): ${reason}; got \`raw\``);
+    }
+  }
   const maxStage = Math.max(0, ...stages.map((stage) => stage.target));
   const users = isOpen || isStream ? 0 : settings.users > 0 ? settings.users : stages.length > 0 ? 0 : 10;
   const peakUsers = Math.max(users, maxStage);
@@ -230,6 +239,7 @@ export function buildGroup(name: string, settings: LoadSettings, rawRequests: re
     holdMs: settings.hold,
     slow: { headersMs: settings.slowHeaders, uploadBytesPerSecond: settings.slowUpload, readBytesPerSecond: settings.slowRead },
     connections,
+    transport: settings.transport,
     maxInFlight: settings.maxInFlight,
     requestTimeoutMs: settings.requestTimeout,
   };

@@ -33,6 +33,7 @@ export const loadSettings = [
   { section: 'Slow clients', name: 'slowRead', type: 'bytes', min: 0, default: 0, doc: 'Read responses at this many bytes per second, so the server feels TCP back-pressure.' },
 
   { section: 'Engine', name: 'connections', short: 'c', type: 'int', min: 0, default: 0, defaultDoc: 'users (closed), 64 (open), streams', doc: 'Keep-alive connections per origin and thread.' },
+  { section: 'Engine', name: 'transport', type: 'enum', choices: ['auto', 'raw', 'undici'], default: 'auto', doc: 'How requests are sent. raw: prebuilt request bytes on plain sockets with a minimal HTTP/1.1 parser (about half the CPU per request of undici). undici: undici pools. auto: raw for every request it can carry (http, headers that keep the framing), undici for the rest (https, streams, headers such as connection or transfer-encoding). Slow clients always use their own sockets.' },
   { section: 'Engine', name: 'threads', short: 't', type: 'int', min: 1, default: 1, doc: 'Generator worker threads; users, rates, streams and connections are split between them and their histograms merged exactly.' },
 
   { section: 'Output', name: 'json', type: 'string', default: '', defaultDoc: '', doc: 'Write the full result (summary, per-second series, HDR histograms) to this JSON file; `ballast load merge` combines such files.' },
@@ -69,6 +70,7 @@ export interface LoadSettings {
   slowUpload: number;
   slowRead: number;
   connections: number;
+  transport: 'auto' | 'raw' | 'undici';
   threads: number;
   json: string;
   html: string;

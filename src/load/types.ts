@@ -44,6 +44,8 @@ export interface GroupSpec {
   holdMs: number;
   slow: SlowSpec;
   connections: number;
+  /** `auto`: the raw transport for requests it can carry, undici for the rest; `raw`; `undici`. */
+  transport: 'auto' | 'raw' | 'undici';
   maxInFlight: number;
   requestTimeoutMs: number;
 }

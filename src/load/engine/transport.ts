@@ -1,7 +1,13 @@
-// How a request leaves the generator. Normal requests go through undici Pools (keep-alive, one per
-// origin, `connections` sockets, no pipelining) with the low-level dispatch() API: each in-flight
-// request is one small handler object, reused by its user or from a free list, and the body is
-// consumed chunk by chunk without buffering. We implement undici's callback handler protocol
+// How a request leaves the generator. Requests whose bytes can be built once (every request of the
+// closed and open models over plain http: a fixed method, URL, headers and body) go out on the raw
+// transport (raw-pool.ts: `net` sockets, a prebuilt Buffer head, our own small response parser),
+// which costs a fraction of undici's CPU per request; see its header for the measurement. The rest
+// goes through undici Pools (keep-alive, one per origin, `connections` sockets, no pipelining) with
+// the low-level dispatch() API: each in-flight request is one small handler object, reused by its
+// user or from a free list, and the body is consumed chunk by chunk without buffering. That is
+// https, SSE streams (their executor needs the body), headers that change the framing or the
+// connection (`connection`, `transfer-encoding`, `expect`…), and everything when the group says
+// `--transport undici`. We implement undici's callback handler protocol
 // (onConnect/onHeaders/onData/onComplete/onError) rather than the newer controller one because the
 // newer one wraps every request in an adapter, a controller and a parsed header object, which is
 // measurable at 50k req/s; the callback protocol is what undici's core calls in either case.
@@ -11,6 +17,7 @@
 import type { Socket } from 'node:net';
 import { Pool, type Dispatcher } from 'undici';
 import type { ErrorKind, GroupSpec, RequestSpec } from '../types.ts';
+import { buildRawRequest, RawPool, rawIneligibility, type RawRequest } from './raw-pool.ts';
 import { sendSlowRequest } from './slow-client.ts';
 
 /** The part of undici's handler protocol the executors implement. */
@@ -55,7 +62,22 @@ export interface PreparedRequest {
   spec: RequestSpec;
   options: Dispatcher.DispatchOptions;
   body: Buffer | null;
-  pool: Pool;
+  /** The undici pool of the request's origin; null when it goes out on the raw transport. */
+  pool: Pool | null;
+  /** The raw transport's pool and prebuilt bytes, or null (undici, slow clients). */
+  rawPool: RawPool | null;
+  raw: RawRequest | null;
+}
+
+/**
+ * Whether a group's requests go out on the raw transport: `auto` and `raw` use it for every
+ * request it can carry (plan.ts refuses `raw` for the others), `undici` never. Streams and slow
+ * clients have their own paths.
+ */
+export function usesRawTransport(group: GroupSpec, spec: RequestSpec, isStream: boolean): boolean {
+  if (isStream || group.transport === 'undici') return false;
+  if (group.slow.headersMs > 0 || group.slow.uploadBytesPerSecond > 0 || group.slow.readBytesPerSecond > 0) return false;
+  return rawIneligibility(spec) === undefined;
 }
 
 /** Maps an error to the outcome kinds of the report. */
@@ -65,7 +87,7 @@ export function classifyError(error: unknown): ErrorKind {
   const codes = `${code} ${causeCode}`;
   if (/TIMEOUT|ETIMEDOUT/.test(codes)) return 'timeout';
   if (/ECONNREFUSED/.test(codes)) return 'refused';
-  if (/ECONNRESET|EPIPE|UND_ERR_SOCKET|UND_ERR_CLOSED|ECONNABORTED/.test(codes)) return 'reset';
+  if (/ECONNRESET|EPIPE|UND_ERR_SOCKET|UND_ERR_CLOSED|ECONNABORTED|BALLAST_ERR_LOAD_CLOSED/.test(codes)) return 'reset';
   return 'other';
 }
 
@@ -77,6 +99,7 @@ export class GroupTransport {
   readonly requests: PreparedRequest[];
   readonly isSlow: boolean;
   #pools = new Map<string, Pool>();
+  #rawPools = new Map<string, RawPool>();
   #slowSockets = new Set<Socket>();
   #group: GroupSpec;
   #weights: number[];
@@ -86,10 +109,10 @@ export class GroupTransport {
   constructor(group: GroupSpec, connections: number, options: { isStream?: boolean } = {}) {
     this.#group = group;
     this.isSlow = group.slow.headersMs > 0 || group.slow.uploadBytesPerSecond > 0 || group.slow.readBytesPerSecond > 0;
-    this.requests = group.requests.map((spec) => {
-      let pool = this.#pools.get(spec.origin);
+    const undiciPool = (origin: string): Pool => {
+      let pool = this.#pools.get(origin);
       if (pool === undefined) {
-        pool = new Pool(spec.origin, {
+        pool = new Pool(origin, {
           connections: Math.max(1, connections),
           pipelining: 1,
           keepAliveTimeout: 60_000,
@@ -99,13 +122,35 @@ export class GroupTransport {
           bodyTimeout: group.requestTimeoutMs,
           connectTimeout: Math.min(group.requestTimeoutMs, 10_000),
         });
-        this.#pools.set(spec.origin, pool);
+        this.#pools.set(origin, pool);
       }
+      return pool;
+    };
+    const rawPool = (spec: RequestSpec): RawPool => {
+      let pool = this.#rawPools.get(spec.origin);
+      if (pool === undefined) {
+        const url = new URL(spec.origin);
+        pool = new RawPool({
+          host: url.hostname.replace(/^\[|\]$/g, ''),
+          port: Number(url.port || 80),
+          connections: Math.max(1, connections),
+          requestTimeoutMs: group.requestTimeoutMs,
+          connectTimeoutMs: Math.min(group.requestTimeoutMs, 10_000),
+        });
+        this.#rawPools.set(spec.origin, pool);
+      }
+      return pool;
+    };
+    const isStream = options.isStream === true;
+    this.requests = group.requests.map((spec) => {
       const body = spec.bodyBase64 ? Buffer.from(spec.bodyBase64, 'base64') : null;
-      const headers = options.isStream ? [...spec.headers, 'accept', 'text/event-stream', 'cache-control', 'no-cache'] : spec.headers;
+      const headers = isStream ? [...spec.headers, 'accept', 'text/event-stream', 'cache-control', 'no-cache'] : spec.headers;
+      const isRaw = usesRawTransport(group, spec, isStream);
       return {
         spec,
-        pool,
+        pool: isRaw || this.isSlow ? null : undiciPool(spec.origin),
+        rawPool: isRaw ? rawPool(spec) : null,
+        raw: isRaw ? buildRawRequest(spec, body) : null,
         body,
         options: { origin: spec.origin, path: spec.path, method: spec.method as Dispatcher.HttpMethod, headers, body },
       };
@@ -131,25 +176,23 @@ export class GroupTransport {
       sendSlowRequest(request, this.#group.slow, this.#group.requestTimeoutMs, handler, this.#slowSockets);
       return;
     }
-    request.pool.dispatch(request.options, handler as unknown as Dispatcher.DispatchHandler);
+    if (request.rawPool !== null) request.rawPool.dispatch(request.raw!, handler);
+    else request.pool!.dispatch(request.options, handler as unknown as Dispatcher.DispatchHandler);
   }
 
   /** Ends every connection at once; requests still in flight fail (the executor knows they were interrupted). */
   async destroy(): Promise<void> {
     for (const socket of this.#slowSockets) socket.destroy();
+    for (const pool of this.#rawPools.values()) await pool.destroy();
     await Promise.all([...this.#pools.values()].map((pool) => pool.destroy().catch(() => undefined)));
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([...this.#pools.values()].map((pool) => pool.close().catch(() => undefined)));
   }
 }
 
 /**
- * Loads and JITs undici's HTTP parser (WebAssembly, compiled on first use) and our hot paths
- * against a throwaway local server, before the clock starts, so the first second of a run
- * measures the server instead of the generator's start-up (~15 ms for the first request alone).
- * The target never sees these requests.
+ * Loads and JITs undici's HTTP parser (WebAssembly, compiled on first use), the raw transport and
+ * our hot paths against a throwaway local server, before the clock starts, so the first second of
+ * a run measures the server instead of the generator's start-up (~15 ms for undici's first
+ * request alone). The target never sees these requests.
  */
 export async function warmUpTransport(): Promise<void> {
   const { createServer } = await import('node:http');
@@ -157,15 +200,23 @@ export async function warmUpTransport(): Promise<void> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 4 });
+  const rawPool = new RawPool({ host: '127.0.0.1', port, connections: 4, requestTimeoutMs: 10_000, connectTimeoutMs: 10_000 });
+  const spec: RequestSpec = { method: 'GET', url: `http://127.0.0.1:${port}/`, origin: `http://127.0.0.1:${port}`, path: '/', headers: [], bodyBase64: '', weight: 1 };
+  const raw = buildRawRequest(spec, null);
+  const sendRaw = () => new Promise<void>((resolve, reject) => {
+    rawPool.dispatch(raw, { onConnect() {}, onHeaders: () => true, onComplete: () => resolve(), onError: reject });
+  });
   try {
     for (let round = 0; round < 50; round++) {
       await Promise.all(Array.from({ length: 4 }, async () => {
         const response = await pool.request({ path: '/', method: 'GET' });
         await response.body.dump();
+        await sendRaw();
       }));
     }
   } finally {
     await pool.destroy();
+    await rawPool.destroy();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
