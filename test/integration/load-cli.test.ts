@@ -27,6 +27,9 @@ test('invalid options exit with 2 and name the option, what was expected and wha
     [['http://127.0.0.1:1/', '--stages', '30s'], /expected `stages` \(--stages\) items to be DURATION:TARGET.*got `30s`/],
     [['not a url'], /expected a URL such as http:\/\/127\.0\.0\.1:8080\/path.*got `not a url`/],
     [[], /expected a URL or a plan file/],
+    [['http://127.0.0.1:1/', '--transport', 'raw', '-H', 'connection: close'], /expected `transport` \(--transport\) to be `auto` or `undici` for GET http:\/\/127\.0\.0\.1:1\/.*header `connection`.*got `raw`/],
+    [['https://127.0.0.1:1/', '--transport', 'raw'], /expected `transport` \(--transport\).*https URLs go through undici.*got `raw`/],
+    [['http://127.0.0.1:1/', '--transport', 'raw', '--streams', '2'], /expected `transport` \(--transport\) to be `auto` or `undici` for SSE streams/],
   ];
   for (const [args, message] of cases) {
     const run = await runBallastLoad(args);
@@ -61,6 +64,44 @@ test('a plan runs closed, open and stream groups together, with weights and head
     assert.equal(result.summary.requests, browse.summary.requests + api.summary.requests);
     assert.match(run.stdout, /group browse \(closed\)/);
     assert.match(run.stdout, /by status +200: .*503: /);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('the raw and undici transports count the same outcomes for statuses, methods, chunked and large bodies', async () => {
+  const server = await startLoadServer();
+  try {
+    const dir = makeTempDir();
+    const plan = join(dir, 'mix.json');
+    writeFileSync(plan, JSON.stringify({
+      target: server.url,
+      duration: '2s',
+      groups: [{
+        name: 'mix',
+        users: 4,
+        requests: [
+          { url: '/status?code=200', weight: 2 },
+          { url: '/status?code=404', method: 'HEAD', weight: 1 },
+          { url: '/chunked', weight: 1 },
+          { url: '/big?bytes=300000', weight: 1 },
+          { url: '/fixed?ms=1', method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json' }, weight: 1 },
+        ],
+      }],
+    }));
+    for (const transport of ['raw', 'undici']) {
+      const json = join(dir, `${transport}.json`);
+      const run = await runBallastLoad([plan, '--transport', transport, '--json', json]);
+      assert.equal(run.code, 0, run.stderr);
+      const summary = readResult(json).summary;
+      assert.deepEqual(summary.errorKinds, {}, `${transport}: no request failed without a response`);
+      assert.deepEqual(Object.keys(summary.statusCounts).sort(), ['200', '404'], transport);
+      assert.ok(summary.requests > 100, `${transport}: ${summary.requests} requests`);
+      // Weights 5:1 between the 200 routes and the HEAD 404 route, interleaved exactly per user.
+      const share = summary.statusCounts['404'] / summary.requests;
+      assert.ok(Math.abs(share - 1 / 6) < 0.01, `${transport}: 404 share ${share}`);
+      assert.equal(summary.errors, summary.statusCounts['404']);
+    }
   } finally {
     await server.stop();
   }

@@ -7,13 +7,15 @@
 // time; a request with no free connection waits in a FIFO queue, and a connection that finishes
 // a response takes the next queued request at once, without an event-loop turn.
 //
-// Why not undici here (it is still used for streams, TLS and anything this cannot prebuild): on
-// the 2-core benchmark host, profiling `ballast load --users 64` against a raw node:http hello
-// world put ~40% of the generator's CPU in undici (request objects, header strings written as
-// latin1, the WebAssembly llhttp parser and its callbacks, one setImmediate per request before a
-// keep-alive socket is reused) and left it at 0.88x autocannon's req/s (BENCHMARKS.md, "ballast
-// load", run 5). This path does what autocannon does; run 6 there records the before/after.
-// `--transport undici` forces the old path.
+// Why not undici here (it is still used for streams, TLS and anything this cannot prebuild): with
+// undici, `ballast load --users 64` against a raw node:http hello world saturated its one thread
+// at 0.88x autocannon's req/s (BENCHMARKS.md, "ballast load", run 5), and a CPU profile put ~27%
+// of its samples in undici's JavaScript and WebAssembly llhttp (request objects, header strings,
+// parser callbacks, one setImmediate per request before a keep-alive socket is reused) beside the
+// socket writes themselves (~20%, which any client pays), while recorder and histograms were
+// ~2%. This path does what autocannon does: at the same req/s it used about half the CPU
+// (46% vs 88% of a core at ~18k req/s on a busy 2-core host; run 6 there has the benchmark's
+// before/after). `--transport undici` forces the old path.
 //
 // Timeouts are counted in ticks of one coarse sweep per pool (a tenth of the request timeout,
 // between 5 ms and 1 s) instead of a timer per request: a request with no progress (no byte
