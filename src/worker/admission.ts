@@ -8,9 +8,11 @@
 // - adaptive: the limit follows measured latency (Gradient2, see gradient-limit.ts) and the
 //   queue is CoDel with adaptive LIFO (Facebook, "Fail at Scale"): while the queue has been
 //   standing for a whole interval, waiters older than a short target are refused and the newest
-//   are served first (their clients are still there); when the queue drains, FIFO again. Under
-//   event-loop pressure, slots are handed out one per loop turn, so the backlog that a CPU-bound
-//   handler leaves in the sockets becomes a queue that CoDel can see and shed.
+//   are served first (their clients are still there); when the queue drains, FIFO again. Each
+//   event-loop turn may start handlers synchronously for at most a small time budget; past it,
+//   and under sampled event-loop pressure, requests are queued and granted from the next turns
+//   (again within the budget), so the backlog that a CPU-bound handler leaves in the sockets
+//   becomes a queue that CoDel can see and shed.
 // The fast path (a free slot) allocates nothing and stays synchronous.
 
 import { createGradientLimit, type GradientLimit } from './gradient-limit.ts';
@@ -33,6 +35,13 @@ export interface AdmissionOptions {
   mode: 'static' | 'adaptive';
   /** Extra pressure (event-loop delay/utilisation), 0 = none … 1 = saturated; adaptive only. */
   pressure?: () => number;
+  /**
+   * Adaptive only: whether a connection arrived since the last call (read and clear). The event
+   * loop takes in at most one new connection per turn (libuv accepts once per poll; cluster's
+   * round-robin hands one over per acknowledgement), so while connections pour in, the pump gives
+   * turns to accepting before it starts the next handler (see `acceptTurns`).
+   */
+  takeNewConnection?: () => boolean;
   now?: () => number;
 }
 
@@ -66,6 +75,27 @@ export const codel = {
   minIntervalMs: 100,
 };
 
+/**
+ * Adaptive mode: how long one event-loop turn may spend starting handlers synchronously (ms)
+ * before the rest are queued for the next turn. A synchronous handler runs inside the poll phase
+ * that parsed its request, so without a bound a burst of N parsed requests runs N handlers back to
+ * back while every later arrival waits unread in its socket, and the 100 ms pressure sample cannot
+ * fire in between (its timer waits for the poll phase to end). bench/overload measured that
+ * start-of-overload burst as the 2xx p99 (~0.5-0.7 s at 3x, for 5 ms handlers).
+ */
+export const turnBudgetMs = 2;
+
+/**
+ * Accept turns: a worker whose every turn runs a 5 ms handler takes in at most ~200 connections a
+ * second, so a burst of new connections (clients opening one per request in flight as latency
+ * rises) waits unaccepted in the kernel, unseen by admission, for seconds: bench/overload measured
+ * the start of 3x-5x overload with 300-400 connections queued in the listen backlog and 2xx p99 of
+ * 0.8-1.9 s. While connections keep arriving, the pump runs handler-free turns (tens of
+ * microseconds each: accept, read, parse, queue or shed) for at most as long as the last handler
+ * held its slot (so handlers keep at least half of the loop), between 1 and 50 ms.
+ */
+export const acceptTurns = { minMs: 1, maxMs: 50 };
+
 export function createAdmission(options: AdmissionOptions): Admission {
   const now = options.now ?? (() => performance.now());
   const adaptive = options.mode === 'adaptive';
@@ -82,19 +112,60 @@ export function createAdmission(options: AdmissionOptions): Admission {
   // While the event loop is under pressure, a CPU-bound handler's real queue is in front of the
   // loop (in the sockets), invisible here: a synchronous handler holds its slot only while it runs.
   // Deferring admission makes that queue visible: requests are queued as they are parsed and
-  // granted one per loop turn (setImmediate), so each turn parses, and queues or sheds, everything
-  // that arrived before the next handler runs; CoDel and adaptive LIFO then work on it.
+  // granted from the check phase (setImmediate) within a time budget per turn, so each turn
+  // parses, and queues or sheds, everything that arrived before the next handlers run; CoDel and
+  // adaptive LIFO then work on it.
   // (Measured by bench/overload: client timeouts at 2x-5x went from 36-100% to 0-1.4%.)
+  // The turn budget: the first synchronous grant of a turn stamps the turn's start; a
+  // setImmediate (the check phase, after the poll phase that parsed the requests) closes it.
+  let turnStartedAt = -1;
+  const closeTurn = () => { turnStartedAt = -1; };
+  /** Adaptive only: whether this turn has spent its budget (opens a turn if none is open). */
+  function isTurnSpent(): boolean {
+    const at = now();
+    if (turnStartedAt < 0) {
+      turnStartedAt = at;
+      setImmediate(closeTurn);
+      return false;
+    }
+    return at - turnStartedAt > turnBudgetMs;
+  }
   let pumpScheduled = false;
-  const deferred = () => adaptive && (options.pressure?.() ?? 0) > 0;
+  const deferred = () => adaptive && ((options.pressure?.() ?? 0) > 0 || isTurnSpent());
   function schedulePump(): void {
     if (pumpScheduled) return;
     pumpScheduled = true;
     setImmediate(pump);
   }
+  // The pump grants one waiter, then (from a microtask queued behind the granted request's own
+  // continuation, so after its handler's synchronous part) the next, while the turn's budget
+  // lasts; then it yields to the next turn, whose poll phase reads what arrived meanwhile.
+  let pumpStartedAt = 0;
+  /** When the current run of accept turns began (-1: none), and how long the last slot was held. */
+  let acceptingSince = -1;
+  let lastHeldMs = 0;
   function pump(): void {
     pumpScheduled = false;
-    if (inFlight < currentLimit() && grantNext() && queued() > 0) schedulePump();
+    const at = now();
+    if (options.takeNewConnection?.()) {
+      if (acceptingSince < 0) acceptingSince = at;
+      const budgetMs = Math.min(acceptTurns.maxMs, Math.max(acceptTurns.minMs, lastHeldMs));
+      if (at - acceptingSince < budgetMs && queued() > 0) {
+        schedulePump();
+        return;
+      }
+    }
+    acceptingSince = -1;
+    pumpStartedAt = at;
+    if (inFlight < currentLimit() && grantNext() && queued() > 0) queueMicrotask(pumpStep);
+  }
+  function pumpStep(): void {
+    if (inFlight >= currentLimit() || queued() === 0) return;
+    if (now() - pumpStartedAt >= turnBudgetMs) {
+      schedulePump();
+      return;
+    }
+    if (grantNext() && queued() > 0) queueMicrotask(pumpStep);
   }
 
   const queued = () => entries.length - head;
@@ -113,6 +184,14 @@ export function createAdmission(options: AdmissionOptions): Admission {
   let overloadedUntil = -Infinity;
   function isOverloaded(at: number): boolean {
     return adaptive && queued() > 0 && (at < overloadedUntil || at - lastEmptyAt > intervalMs());
+  }
+  /**
+   * Adaptive LIFO starts as soon as a queue starts to form (the oldest waiter is past the target),
+   * before CoDel calls it overload: while the interval runs, the newest are served while their
+   * clients are fresh, and the oldest are the ones refused once it is overload.
+   */
+  function isLifo(at: number): boolean {
+    return adaptive && queued() > 0 && (isOverloaded(at) || at - entries[head]!.enqueuedAt > targetMs());
   }
   /** How long the oldest waiter may wait: the short CoDel target under overload, else the timeout. */
   function maxWaitMs(at: number): number {
@@ -171,9 +250,9 @@ export function createAdmission(options: AdmissionOptions): Admission {
     shedExpired();
     if (queued() === 0) return false;
     const at = now();
-    // Adaptive LIFO: under overload the newest waiter is served first.
+    // Adaptive LIFO: once a queue forms, the newest waiter is served first.
     let entry: Entry;
-    if (isOverloaded(at)) {
+    if (isLifo(at)) {
       entry = entries.pop()!;
     } else {
       entry = entries[head]!;
@@ -246,7 +325,10 @@ export function createAdmission(options: AdmissionOptions): Admission {
 
     release(heldMs) {
       inFlight--;
-      if (gradient && heldMs !== undefined) gradient.onSample(heldMs);
+      if (heldMs !== undefined) {
+        lastHeldMs = heldMs;
+        gradient?.onSample(heldMs);
+      }
       // Fill every free slot (the adaptive limit may have grown meanwhile).
       if (deferred()) schedulePump();
       else while (inFlight < currentLimit() && grantNext()) { /* granted one */ }

@@ -108,12 +108,19 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
   const profileKey = options.profileKey ? Buffer.from(options.profileKey) : undefined;
   if (settings.slowMs > 0) instrumentOutboundHttp();
   const pressure = settings.concurrency === 'adaptive' ? startLoopPressure() : undefined;
+  // Set by every new connection, read (and cleared) by adaptive admission's pump: see acceptTurns.
+  let hasNewConnection = false;
   const defaultAdmission = createAdmission({
     limit: settings.workerConnections,
     queue: settings.queue,
     queueTimeoutMs: settings.queueTimeout,
     mode: settings.concurrency,
     pressure: pressure ? () => pressure.value : undefined,
+    takeNewConnection: () => {
+      const had = hasNewConnection;
+      hasNewConnection = false;
+      return had;
+    },
   });
   const routes = compileRoutes(settings.routes).map((route) => ({
     ...route,
@@ -496,6 +503,7 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
     );
     server.on('clientError', onClientError);
     server.on('connection', (socket: Socket) => {
+      hasNewConnection = true;
       sockets.add(socket);
       socket.once('close', () => {
         sockets.delete(socket);

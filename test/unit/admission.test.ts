@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createAdmission, type Admitted, type Waiter } from '../../src/worker/admission.ts';
+import { acceptTurns, createAdmission, turnBudgetMs, type Admitted, type Waiter } from '../../src/worker/admission.ts';
 import { createGradientLimit } from '../../src/worker/gradient-limit.ts';
 
 function manualClock() {
@@ -96,22 +96,69 @@ test('Gradient2 shrinks the limit when latency rises and grows it back when late
   assert.ok(Math.abs(limit.minLatencyMs - 10) < 0.01);
 });
 
-test('adaptive: under event-loop pressure, slots are handed out one per loop turn', async () => {
+/** Burns `ms` of CPU synchronously, like a CPU-bound handler. */
+function burn(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) { /* busy */ }
+}
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+test('adaptive: under event-loop pressure, slots are handed out within a time budget per loop turn', async () => {
   let pressure = 0.5;
   const admission = createAdmission({ limit: 100, queue: 100, queueTimeoutMs: 10_000, mode: 'adaptive', pressure: () => pressure });
   // No fast path while the loop is under pressure: everything is queued where CoDel can see it.
   assert.equal(admission.tryAcquire(), false);
-  const waiters = [admission.enqueue(), admission.enqueue(), admission.enqueue()] as Waiter[];
+  const slow = [admission.enqueue(), admission.enqueue(), admission.enqueue()] as Waiter[];
   const granted: number[] = [];
-  waiters.forEach((w, i) => void w.promise.then((a) => { if (a.ok) granted.push(i); }));
-  await new Promise((resolve) => setImmediate(resolve));
-  assert.deepEqual(granted, [0], 'one after the first turn');
-  await new Promise((resolve) => setImmediate(resolve));
-  assert.deepEqual(granted, [0, 1], 'one more after the second');
-  pressure = 0;
-  admission.release(5);
-  await Promise.all(waiters.slice(1).map((w) => w.promise));
+  // Each granted request burns 3 ms synchronously (more than the turn budget): one per turn.
+  slow.forEach((w, i) => void w.promise.then((a) => { if (a.ok) { granted.push(i); burn(turnBudgetMs + 1); } }));
+  await nextTurn();
+  assert.equal(granted.length, 1, 'one after the first turn');
+  await nextTurn();
+  assert.equal(granted.length, 2, 'one more after the second (newest first once past the target)');
+  // Requests that take no time are all granted in one turn.
+  const quick = Array.from({ length: 5 }, () => admission.enqueue()) as Waiter[];
+  const quickGranted: number[] = [];
+  quick.forEach((w, i) => void w.promise.then((a) => { if (a.ok) quickGranted.push(i); }));
+  await nextTurn();
+  await nextTurn();
   assert.equal(granted.length, 3);
+  assert.equal(quickGranted.length, 5, `quick requests granted after two turns: ${quickGranted.length}`);
+  pressure = 0;
+  for (let i = 0; i < 8; i++) admission.release(1);
+  assert.equal(admission.inFlight, 0);
+});
+
+test('adaptive: one loop turn starts handlers synchronously only within its budget, then queues', async () => {
+  const admission = createAdmission({ limit: 100, queue: 100, queueTimeoutMs: 10_000, mode: 'adaptive' });
+  // A burst parsed in one poll phase, each handler synchronous and slower than the budget.
+  assert.ok(admission.tryAcquire(), 'the first request of a turn runs at once');
+  burn(turnBudgetMs + 1);
+  admission.release(turnBudgetMs + 1);
+  assert.equal(admission.tryAcquire(), false, 'past the budget, the rest of the turn is queued');
+  const waiter = admission.enqueue() as Waiter;
+  assert.equal(admission.queued, 1);
+  assert.equal((await waiter.promise).ok, true, 'and granted from the next turn');
+  admission.release(0);
+  await nextTurn();
+  assert.ok(admission.tryAcquire(), 'a new turn has a new budget');
+  admission.release(0);
+});
+
+test('adaptive: a forming queue is served newest first before CoDel calls it overload', async () => {
+  const clock = manualClock();
+  const admission = createAdmission({ limit: 1, queue: 100, queueTimeoutMs: 10_000, mode: 'adaptive', now: clock.now });
+  assert.ok(admission.tryAcquire());
+  const older = admission.enqueue() as Waiter;
+  clock.advance(20); // past the 5 ms target, well inside the 100 ms interval
+  const newer = admission.enqueue() as Waiter;
+  admission.release();
+  assert.deepEqual(await newer.promise, { ok: true, queueWaitMs: 0 });
+  // Not overload yet: the older one is not refused, it waits for the next slot.
+  assert.equal(admission.queued, 1);
+  admission.release();
+  assert.deepEqual(await older.promise, { ok: true, queueWaitMs: 20 });
+  admission.release();
 });
 
 test('adaptive: overload outlasts a queue that empties, until an interval passes without refusals', async () => {
@@ -133,13 +180,54 @@ test('adaptive: overload outlasts a queue that empties, until an interval passes
   admission.release();
   assert.deepEqual(await next.promise, { ok: false, reason: 'overload', queueWaitMs: 6 });
   assert.deepEqual(await newest.promise, { ok: true, queueWaitMs: 0 });
-  // An interval after the last refusal, the queue is FIFO with the long timeout again.
+  // An interval after the last refusal, the queue is FIFO with the long timeout again (a waiter
+  // still within the target is served first; past it, adaptive LIFO would start).
   clock.advance(200);
   const calm = admission.enqueue() as Waiter;
-  clock.advance(50);
+  clock.advance(3);
   const after = admission.enqueue() as Waiter;
   admission.release();
-  assert.deepEqual(await calm.promise, { ok: true, queueWaitMs: 50 });
+  assert.deepEqual(await calm.promise, { ok: true, queueWaitMs: 3 });
   admission.release();
   assert.deepEqual(await after.promise, { ok: true, queueWaitMs: 0 });
+});
+
+test('adaptive: while connections keep arriving, handler-free turns accept them, for at most as long as a handler runs', async () => {
+  let arriving = true;
+  let asked = 0;
+  let pressure = 0;
+  const admission = createAdmission({
+    limit: 100, queue: 100, queueTimeoutMs: 10_000, mode: 'adaptive', pressure: () => pressure,
+    takeNewConnection: () => { asked++; return arriving; },
+  });
+  // The last handler held its slot 5 ms: accept turns may take up to 5 ms before the next grant.
+  assert.ok(admission.tryAcquire());
+  admission.release(5);
+  pressure = 1;
+  assert.equal(admission.tryAcquire(), false);
+  const first = admission.enqueue() as Waiter;
+  let granted = false;
+  void first.promise.then(() => { granted = true; });
+  const startedAt = performance.now();
+  let turns = 0;
+  while (!granted && performance.now() - startedAt < 1000) {
+    await nextTurn();
+    turns++;
+  }
+  const waitedMs = performance.now() - startedAt;
+  assert.ok(granted, 'granted once the accept budget was spent, even though connections kept coming');
+  assert.ok(turns > 1 && asked > 1, `several accept turns first (${turns} turns, asked ${asked} times)`);
+  assert.ok(waitedMs >= 5 - 1, `the accept turns lasted about one handler's time: ${waitedMs.toFixed(2)} ms`);
+  assert.ok(waitedMs < acceptTurns.maxMs + 50, `and no longer than the cap: ${waitedMs.toFixed(2)} ms`);
+  // With no new connection, the next waiter is granted on the next turn.
+  arriving = false;
+  const second = admission.enqueue() as Waiter;
+  let secondGranted = false;
+  void second.promise.then(() => { secondGranted = true; });
+  await nextTurn();
+  await nextTurn();
+  assert.ok(secondGranted, 'no accept turns when no connection arrived');
+  admission.release(0);
+  admission.release(0);
+  assert.equal(admission.inFlight, 0);
 });
