@@ -23,6 +23,7 @@ import type { WorkerMetrics } from '../introspection/metrics.ts';
 import type { SlowReport } from '../introspection/reports.ts';
 import { instrumentOutboundHttp, requestContext, waitingMs, type RequestTrace } from '../introspection/request-context.ts';
 import { toFetchRequest, writeFetchResponse } from './fetch-adapter.ts';
+import { DeadlineQueue, type DeadlineNode } from './deadlines.ts';
 
 export interface WorkerServerOptions {
   settings: ServeSettings;
@@ -77,18 +78,66 @@ const requestIdPattern = /^[\x21-\x7e]{1,128}$/;
  */
 class BallastResponse extends http.ServerResponse {
   requestId = '';
+  /** The request's state while ballast runs it (see Exchange). */
+  exchange: Exchange | undefined = undefined;
 
-  override writeHead(statusCode: number, ...rest: unknown[]): this {
+  override writeHead(statusCode: number, reason?: unknown, headers?: unknown): this {
     if (this.requestId && !this.headersSent) {
-      const headersIndex = typeof rest[0] === 'string' ? 1 : 0;
-      const headers = rest[headersIndex];
+      if (typeof reason !== 'string') {
+        headers ??= reason;
+        reason = undefined;
+      }
       if (headers && typeof headers === 'object' && !Array.isArray(headers)) {
-        rest[headersIndex] = { 'x-request-id': this.requestId, ...headers };
+        headers = { 'x-request-id': this.requestId, ...headers };
       } else if (!this.hasHeader('x-request-id')) {
         this.setHeader('x-request-id', this.requestId);
       }
     }
-    return (super.writeHead as (...args: unknown[]) => this).call(this, statusCode, ...rest);
+    return super.writeHead(statusCode, reason as string, headers as http.OutgoingHttpHeaders);
+  }
+}
+
+/**
+ * One request from arrival to the response's close. Everything the close handler, the deadline
+ * and the in-flight list need lives here, so a request costs this one object and a shared
+ * listener instead of a closure (and a timer) per stage.
+ */
+class Exchange implements DeadlineNode {
+  readonly req: IncomingMessage;
+  readonly res: BallastResponse;
+  readonly reqId: string;
+  /** performance.now() at arrival */
+  readonly startedAt: number;
+  /** The socket's bytesWritten at arrival. */
+  readonly bytesBefore: number;
+  /**
+   * The slow-request timeline (the AsyncLocalStorage store while the app runs). Its own small
+   * object: an app's continuation that outlives the request keeps only this alive.
+   */
+  trace: RequestTrace | undefined = undefined;
+  queueWaitMs = 0;
+  admission: Admission | undefined = undefined;
+  onDone: (() => void) | undefined = undefined;
+  isStream = false;
+  /** Fetch apps and streams: ctx.signal. */
+  controller: AbortController | undefined = undefined;
+  timedOut = false;
+  // The in-flight list (arrival order).
+  isActive = false;
+  prevActive: Exchange | undefined = undefined;
+  nextActive: Exchange | undefined = undefined;
+  // DeadlineNode
+  deadlineAt = 0;
+  deadlinePrev: DeadlineNode | undefined = undefined;
+  deadlineNext: DeadlineNode | undefined = undefined;
+  deadlineQueue: DeadlineQueue<DeadlineNode> | undefined = undefined;
+
+  constructor(req: IncomingMessage, res: BallastResponse, reqId: string, startedAt: number, bytesBefore: number) {
+    this.req = req;
+    this.res = res;
+    this.reqId = reqId;
+    this.startedAt = startedAt;
+    this.bytesBefore = bytesBefore;
   }
 }
 
@@ -122,9 +171,19 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
       return had;
     },
   });
+  /** One deadline queue per distinct duration (the server's --timeout and the routes' own). */
+  const deadlineQueues = new Map<number, DeadlineQueue<Exchange>>();
+  const deadlineQueueFor = (timeoutMs: number): DeadlineQueue<Exchange> | undefined => {
+    if (!(timeoutMs > 0)) return undefined;
+    let queue = deadlineQueues.get(timeoutMs);
+    if (!queue) deadlineQueues.set(timeoutMs, (queue = new DeadlineQueue<Exchange>(timeoutMs, expireDeadline)));
+    return queue;
+  };
+  const defaultDeadlines = deadlineQueueFor(settings.timeout);
   const routes = compileRoutes(settings.routes).map((route) => ({
     ...route,
     open: 0,
+    deadlines: route.timeoutMs === undefined ? defaultDeadlines : deadlineQueueFor(route.timeoutMs),
     // A route with its own concurrency is a bulkhead: its own slots and queue, static.
     admission: route.kind === 'request' && route.concurrency !== undefined
       ? createAdmission({ limit: route.concurrency, queue: route.queue ?? settings.queue, queueTimeoutMs: settings.queueTimeout, mode: 'static' })
@@ -137,8 +196,30 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
   const streamControllers = new Set<AbortController>();
   const servers: http.Server[] = [];
   const sockets = new Set<Socket>();
-  /** Responses in progress, with what a stall report needs to name them. */
-  const active = new Map<ServerResponse, InFlightRequest>();
+  /**
+   * Requests in progress (queued ones included), oldest first, with what a stall report needs to
+   * name them: a list linked through the Exchanges, since arrival order is age order.
+   */
+  let oldestActive: Exchange | undefined;
+  let newestActive: Exchange | undefined;
+  function addActive(exchange: Exchange): void {
+    exchange.isActive = true;
+    exchange.prevActive = newestActive;
+    if (newestActive) newestActive.nextActive = exchange;
+    else oldestActive = exchange;
+    newestActive = exchange;
+  }
+  function removeActive(exchange: Exchange): void {
+    if (!exchange.isActive) return;
+    exchange.isActive = false;
+    const { prevActive: prev, nextActive: next } = exchange;
+    if (prev) prev.nextActive = next;
+    else oldestActive = next;
+    if (next) next.prevActive = prev;
+    else newestActive = prev;
+    exchange.prevActive = undefined;
+    exchange.nextActive = undefined;
+  }
   let draining = false;
   let onLastSocketClosed: (() => void) | undefined;
   let requests = 0;
@@ -228,21 +309,22 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
     sendError(res, code === 'BALLAST_ERR_BAD_RESPONSE' ? code : 'BALLAST_ERR_APP_HANDLER', !req.complete);
   }
 
-  async function runFetch(req: IncomingMessage, res: ServerResponse, reqId: string, controller: AbortController, isTimedOut: () => boolean): Promise<void> {
+  async function runFetch(exchange: Exchange, controller: AbortController): Promise<void> {
     if (app.kind !== 'fetch') return;
+    const { req, res, reqId } = exchange;
     const ctx: RequestContext = { signal: controller.signal, requestId: reqId, workerId };
     try {
       const response = await app.fetch(toFetchRequest(req, controller.signal, defaultHost), ctx);
       if (!(response instanceof Response)) {
         throw createError('BALLAST_ERR_BAD_RESPONSE', `the app returned ${response === undefined ? 'undefined' : typeof response} instead of a Response`);
       }
-      if (res.destroyed || isTimedOut()) {
+      if (res.destroyed || exchange.timedOut) {
         await response.body?.cancel().catch(() => {});
         return;
       }
       await writeFetchResponse(res, response, req.method === 'HEAD');
     } catch (error) {
-      if (controller.signal.aborted && (res.destroyed || isTimedOut())) return; // already answered, or nobody to answer
+      if (controller.signal.aborted && (res.destroyed || exchange.timedOut)) return; // already answered, or nobody to answer
       reportAppError(error, req, res, reqId);
     }
   }
@@ -257,6 +339,16 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
     }
   }
 
+  function invokeApp(exchange: Exchange): void {
+    if (app.kind === 'fetch') void runFetch(exchange, exchange.controller!);
+    else runNode(exchange.req, exchange.res, exchange.reqId);
+  }
+
+  function invokeTraced(exchange: Exchange): void {
+    if (exchange.trace) requestContext.run(exchange.trace, invokeApp, exchange);
+    else invokeApp(exchange);
+  }
+
   /** After ballast answered for the app (504), the app's own writes go nowhere instead of throwing. */
   function detachFromApp(res: ServerResponse): void {
     const self = res as unknown as Record<string, unknown>;
@@ -265,68 +357,76 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
     self.flushHeaders = () => {};
   }
 
-  /** How one request runs: which admission it holds, its deadline, stream bookkeeping. */
-  interface RunOptions {
-    admission: Admission | undefined;
-    timeoutMs: number;
-    onDone?: () => void;
-    /** Stream requests: aborted (so the app ends the stream) when the worker drains. */
-    isStream?: boolean;
+  /** The deadline covers the start of the response: 504, ctx.signal aborted, the slot freed. */
+  function expireDeadline(exchange: Exchange, timeoutMs: number): void {
+    const { req, res } = exchange;
+    if (res.headersSent || res.destroyed) return;
+    exchange.timedOut = true;
+    counters.deadlines++;
+    metrics?.deadline();
+    const reason = `deadline of ${timeoutMs} ms exceeded`;
+    exchange.controller?.abort(new DOMException(reason, 'TimeoutError'));
+    log.warn({ code: 'BALLAST_ERR_DEADLINE', reqId: exchange.reqId, method: req.method, path: req.url, timeoutMs }, `${reason}: answered 504, slot freed`);
+    res.setHeader('x-ballast-deadline', `${timeoutMs}ms`);
+    sendError(res, 'BALLAST_ERR_DEADLINE', !req.complete);
+    detachFromApp(res);
   }
 
-  function run(req: IncomingMessage, res: ServerResponse, reqId: string, startedAt: number, queueWaitMs: number, bytesBefore: number, lane: RunOptions): void {
+  /** The end of a request that ran (shared by all of them; `this` is the response). */
+  function onRunClose(this: BallastResponse): void {
+    const exchange = this.exchange;
+    if (!exchange) return;
+    this.exchange = undefined;
+    const { req, res, controller, startedAt, queueWaitMs, trace } = exchange;
+    // One clock read for the slow report, the slot's hold time, the metrics and the access log.
+    const now = performance.now();
+    exchange.deadlineQueue?.remove(exchange);
+    if (trace) reportIfSlow(req, res, trace, queueWaitMs, now);
+    if (controller && !res.writableFinished && !controller.signal.aborted) controller.abort(new DOMException('the client went away', 'AbortError'));
+    if (exchange.isStream && controller) streamControllers.delete(controller);
+    // The slot was taken when the queue wait ended (immediately when there was none).
+    exchange.admission?.release(now - startedAt - queueWaitMs);
+    exchange.onDone?.();
+    removeActive(exchange);
+    logAccess(req, res, exchange.reqId, startedAt, queueWaitMs, exchange.bytesBefore, now);
+  }
+
+  /**
+   * Runs the app for one request: with the admission slot it holds (if any), its deadline (if
+   * any). A stream request (`onStreamDone` given) has neither, and is aborted (so the app ends
+   * the stream) when the worker drains.
+   */
+  function run(exchange: Exchange, queueWaitMs: number, admission: Admission | undefined, deadlines: DeadlineQueue<Exchange> | undefined, onStreamDone?: () => void): void {
+    const { req, res } = exchange;
+    const isStream = onStreamDone !== undefined;
+    exchange.queueWaitMs = queueWaitMs;
+    exchange.admission = admission;
     // A Node listener has no ctx.signal: only Fetch apps (and streams, for the drain) need one.
-    const controller = app.kind === 'fetch' || lane.isStream ? new AbortController() : undefined;
-    let timedOut = false;
-    let timer: NodeJS.Timeout | undefined;
-    const trace: RequestTrace | undefined = settings.slowMs > 0 && !lane.isStream ? { reqId, startedAt, spans: [] } : undefined;
-    if (lane.isStream && controller) streamControllers.add(controller);
-    res.once('close', () => {
-      // One clock read for the slow report, the slot's hold time, the metrics and the access log.
-      const now = performance.now();
-      clearTimeout(timer);
-      if (trace) reportIfSlow(req, res, trace, queueWaitMs, now);
-      if (controller && !res.writableFinished && !controller.signal.aborted) controller.abort(new DOMException('the client went away', 'AbortError'));
-      if (lane.isStream && controller) streamControllers.delete(controller);
-      // The slot was taken when the queue wait ended (immediately when there was none).
-      lane.admission?.release(now - startedAt - queueWaitMs);
-      lane.onDone?.();
-      active.delete(res);
-      logAccess(req, res, reqId, startedAt, queueWaitMs, bytesBefore, now);
-    });
-    if (lane.timeoutMs > 0) {
-      timer = setTimeout(() => {
-        if (res.headersSent || res.destroyed) return; // the deadline covers the start of the response
-        timedOut = true;
-        counters.deadlines++;
-        metrics?.deadline();
-        const reason = `deadline of ${lane.timeoutMs} ms exceeded`;
-        controller?.abort(new DOMException(reason, 'TimeoutError'));
-        log.warn({ code: 'BALLAST_ERR_DEADLINE', reqId, method: req.method, path: req.url, timeoutMs: lane.timeoutMs }, `${reason}: answered 504, slot freed`);
-        res.setHeader('x-ballast-deadline', `${lane.timeoutMs}ms`);
-        sendError(res, 'BALLAST_ERR_DEADLINE', !req.complete);
-        detachFromApp(res);
-      }, lane.timeoutMs);
+    if (app.kind === 'fetch' || isStream) exchange.controller = new AbortController();
+    if (settings.slowMs > 0 && !isStream) exchange.trace = { reqId: exchange.reqId, startedAt: exchange.startedAt, spans: [] };
+    if (isStream) {
+      exchange.isStream = true;
+      exchange.onDone = onStreamDone;
+      streamControllers.add(exchange.controller!);
     }
+    res.exchange = exchange;
+    res.on('close', onRunClose);
+    // The deadline counts from the end of the queue wait, as the slot does.
+    deadlines?.add(exchange, exchange.startedAt + queueWaitMs);
     if (draining) res.shouldKeepAlive = false;
-    const invoke = () => {
-      if (app.kind === 'fetch') void runFetch(req, res, reqId, controller!, () => timedOut);
-      else runNode(req, res, reqId);
-    };
-    const invokeTraced = () => (trace ? requestContext.run(trace, invoke) : invoke());
     const profiler = options.profiler;
-    if (profiler && !lane.isStream && wantsProfile(req)) {
+    if (profiler && !isStream && wantsProfile(req)) {
       // The profile covers the whole worker thread from here to the response's end.
-      void profiler.start(`request ${req.method} ${pathOf(req.url)} (${reqId})`).then((started) => {
+      void profiler.start(`request ${req.method} ${pathOf(req.url)} (${exchange.reqId})`).then((started) => {
         if (started) {
-          res.setHeader('x-ballast-profile', reqId);
+          res.setHeader('x-ballast-profile', exchange.reqId);
           res.once('close', () => void profiler.stop());
         }
-        invokeTraced();
+        invokeTraced(exchange);
       });
       return;
     }
-    invokeTraced();
+    invokeTraced(exchange);
   }
 
   /** An authorised profile header (HMAC of the admin token), or an armed "next N requests to /path". */
@@ -357,7 +457,8 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
     });
   }
 
-  function shed(req: IncomingMessage, res: ServerResponse, reqId: string, startedAt: number, queueWaitMs: number, bytesBefore: number, reason: ShedReason | 'stream-limit'): void {
+  function shed(exchange: Exchange, queueWaitMs: number, reason: ShedReason | 'stream-limit'): void {
+    const { req, res } = exchange;
     counters.shed[reason]++;
     metrics?.shed(reason);
     noteShed();
@@ -367,8 +468,8 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
     // An unread body would be taken for the next request: close such connections.
     sendError(res, code, !req.complete);
     res.once('close', () => {
-      active.delete(res);
-      logAccess(req, res, reqId, startedAt, queueWaitMs, bytesBefore);
+      removeActive(exchange);
+      logAccess(req, res, exchange.reqId, exchange.startedAt, queueWaitMs, exchange.bytesBefore);
     });
   }
 
@@ -384,7 +485,7 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
     shedLogTimer.unref();
   }
 
-  function onRequest(req: IncomingMessage, res: ServerResponse): void {
+  function onRequest(req: IncomingMessage, res: BallastResponse): void {
     const startedAt = performance.now();
     const bytesBefore = req.socket.bytesWritten;
     requests++;
@@ -393,7 +494,7 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
 
     const incomingId = req.headers['x-request-id'];
     const reqId = typeof incomingId === 'string' && requestIdPattern.test(incomingId) ? incomingId : `${requestIdPrefix}${(++requestCounter).toString(36)}`;
-    (res as BallastResponse).requestId = reqId;
+    res.requestId = reqId;
 
     const limitError = checkLimits(req);
     if (limitError) {
@@ -404,39 +505,40 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
       return;
     }
     guardBodySize(req, res);
-    active.set(res, { method: req.method ?? '', path: req.url ?? '', reqId, startedAt });
+    const exchange = new Exchange(req, res, reqId, startedAt, bytesBefore);
+    addActive(exchange);
 
     const path = pathOf(req.url);
     if (exemptPaths.has(path)) {
-      run(req, res, reqId, startedAt, 0, bytesBefore, { admission: undefined, timeoutMs: 0 });
+      run(exchange, 0, undefined, undefined);
       return;
     }
     const route = routes.length > 0 ? routes.find((r) => r.matches(path)) : undefined;
     if (route?.kind === 'stream') {
       if (route.open >= (route.concurrency ?? Infinity)) {
-        shed(req, res, reqId, startedAt, 0, bytesBefore, 'stream-limit');
+        shed(exchange, 0, 'stream-limit');
         return;
       }
       route.open++;
-      run(req, res, reqId, startedAt, 0, bytesBefore, { admission: undefined, timeoutMs: 0, isStream: true, onDone: () => { route.open--; } });
+      run(exchange, 0, undefined, undefined, () => { route.open--; });
       return;
     }
     const admission = route?.admission ?? defaultAdmission;
-    const timeoutMs = route?.timeoutMs ?? settings.timeout;
+    const deadlines = route ? route.deadlines : defaultDeadlines;
 
     if (admission.tryAcquire()) {
-      run(req, res, reqId, startedAt, 0, bytesBefore, { admission, timeoutMs });
+      run(exchange, 0, admission, deadlines);
       return;
     }
     const waiter = admission.enqueue();
     if (typeof waiter === 'string') {
-      shed(req, res, reqId, startedAt, 0, bytesBefore, waiter);
+      shed(exchange, 0, waiter);
       return;
     }
     const onEarlyClose = () => {
       // The client gave up while queued: its place is given back, and it is logged as 499.
       if (admission.cancel(waiter)) {
-        active.delete(res);
+        removeActive(exchange);
         logAccess(req, res, reqId, startedAt, performance.now() - startedAt, bytesBefore);
       }
     };
@@ -444,16 +546,16 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
     void waiter.promise.then((admitted) => {
       res.off('close', onEarlyClose);
       if (!admitted.ok) {
-        shed(req, res, reqId, startedAt, admitted.queueWaitMs, bytesBefore, admitted.reason);
+        shed(exchange, admitted.queueWaitMs, admitted.reason);
         return;
       }
       if (res.destroyed) {
         admission.release();
-        active.delete(res);
+        removeActive(exchange);
         logAccess(req, res, reqId, startedAt, admitted.queueWaitMs, bytesBefore);
         return;
       }
-      run(req, res, reqId, startedAt, admitted.queueWaitMs, bytesBefore, { admission, timeoutMs });
+      run(exchange, admitted.queueWaitMs, admission, deadlines);
     });
   }
 
@@ -499,7 +601,7 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
         requireHostHeader: false,
         ServerResponse: BallastResponse,
       } as http.ServerOptions,
-      onRequest,
+      onRequest as http.RequestListener,
     );
     server.on('clientError', onClientError);
     server.on('connection', (socket: Socket) => {
@@ -516,9 +618,11 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
   return {
     inFlight() {
       const now = performance.now();
-      return [...active.values()]
-        .sort((a, b) => a.startedAt - b.startedAt)
-        .map((r) => ({ method: r.method, path: r.path.slice(0, 200), reqId: r.reqId, ageMs: Math.round(now - r.startedAt) }));
+      const list: Array<Omit<InFlightRequest, 'startedAt'> & { ageMs: number }> = [];
+      for (let r = oldestActive; r; r = r.nextActive) {
+        list.push({ method: r.req.method ?? '', path: (r.req.url ?? '').slice(0, 200), reqId: r.reqId, ageMs: Math.round(now - r.startedAt) });
+      }
+      return list;
     },
 
     get stats() {
@@ -563,7 +667,7 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
       // Connections the supervisor handed out before it learned we stopped accepting are still on
       // their way: wait until it confirms, or a worker with no connections would exit under them.
       await afterStopAccepting?.();
-      for (const res of active.keys()) if (!res.headersSent) res.shouldKeepAlive = false;
+      for (let r = oldestActive; r; r = r.nextActive) if (!r.res.headersSent) r.res.shouldKeepAlive = false;
       // Long-lived streams would hold the drain to its deadline: ask the app to end them now.
       for (const controller of streamControllers) controller.abort(new DOMException('the server is draining', 'AbortError'));
 
