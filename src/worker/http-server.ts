@@ -259,6 +259,7 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
       bytes: req.socket.bytesWritten - bytesBefore,
       durationMs,
       queueWaitMs,
+      endedAt: now,
     });
   }
 

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createAccessLog, createLineBatch, formatMs, jsonString, type AccessRecord } from '../../src/worker/access-log.ts';
+import { performance } from 'node:perf_hooks';
+import { createAccessLog, createLineBatch, createWallClock, formatMs, jsonString, type AccessRecord } from '../../src/worker/access-log.ts';
 
 test('jsonString is JSON.stringify, with or without the fast path', () => {
   const samples = [
@@ -96,6 +97,50 @@ test('the JSON access log writes pino-format lines with the documented fields, o
           `"status":${r.status},"bytes":${r.bytes},"durationMs":${round(r.durationMs)},"queueWaitMs":${round(r.queueWaitMs)}}`,
       );
     });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('createWallClock turns performance.now() values into Date.now() milliseconds, and follows a wall-clock step', () => {
+  let monotonic = 1000.25;
+  let wall = 1_764_600_000_000;
+  const clock = createWallClock(() => monotonic, () => wall);
+  // Both clocks advance together: the derived time stays within a millisecond of the wall clock.
+  for (let i = 0; i < 5000; i++) {
+    const stepMs = 0.137 * (i % 11);
+    monotonic += stepMs;
+    wall = Math.floor(1_764_600_000_000 + (monotonic - 1000.25));
+    assert.ok(Math.abs(clock.fromMonotonic(monotonic) - wall) <= 1, `at ${monotonic}: ${clock.fromMonotonic(monotonic)} vs ${wall}`);
+  }
+  // The wall clock is stepped back 5 s (an NTP correction): wrong until the next sync, right after.
+  wall -= 5000;
+  assert.ok(Math.abs(clock.fromMonotonic(monotonic) - wall) > 4000);
+  clock.sync();
+  assert.ok(Math.abs(clock.fromMonotonic(monotonic) - wall) <= 1);
+  assert.equal(Number.isInteger(clock.fromMonotonic(monotonic + 0.4)), true);
+});
+
+test('the JSON access log takes the line time from endedAt when given', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ballast-access-log-'));
+  try {
+    const path = join(dir, 'access.log');
+    const log = createAccessLog({ destination: path, format: 'json', workerId: 1 })!;
+    while (!existsSync(path)) await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const endedAt = performance.now();
+    const expected = Date.now();
+    log.write({ reqId: 'a', method: 'GET', path: '/', status: 200, bytes: 1, durationMs: 1, queueWaitMs: 0, endedAt });
+    // 10 s ago by the monotonic clock, and the same millisecond twice (the cached line head).
+    log.write({ reqId: 'b', method: 'GET', path: '/', status: 200, bytes: 1, durationMs: 1, queueWaitMs: 0, endedAt: endedAt - 10_000 });
+    log.write({ reqId: 'c', method: 'GET', path: '/', status: 200, bytes: 1, durationMs: 1, queueWaitMs: 0, endedAt: endedAt - 10_000 });
+    log.flush();
+    // If the file was not open yet, the lines wait in the stream and follow once it is.
+    for (let waited = 0; readFileSync(path, 'utf8').split('\n').length < 4 && waited < 5000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+    const times = readFileSync(path, 'utf8').trim().split('\n').map((line) => (JSON.parse(line) as { time: number }).time);
+    assert.ok(Math.abs(times[0]! - expected) <= 2, `${times[0]} vs ${expected}`);
+    assert.ok(Math.abs(times[1]! - (expected - 10_000)) <= 2, `${times[1]} vs ${expected - 10_000}`);
+    assert.equal(times[2], times[1]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
