@@ -92,9 +92,12 @@ export const turnBudgetMs = 2;
  * the start of 3x-5x overload with 300-400 connections queued in the listen backlog and 2xx p99 of
  * 0.8-1.9 s. While connections keep arriving, the pump runs handler-free turns (tens of
  * microseconds each: accept, read, parse, queue or shed) for at most as long as the last handler
- * held its slot (so handlers keep at least half of the loop), between 1 and 50 ms.
+ * held its slot (so handlers keep at least half of the loop), between 1 and 50 ms, and only while
+ * the last connection came less than `gapMs` ago (cluster's hand-off needs a round trip through
+ * the supervisor per connection, so turns in between may see none; a lone connection costs at
+ * most `gapMs` of handler time).
  */
-export const acceptTurns = { minMs: 1, maxMs: 50 };
+export const acceptTurns = { minMs: 1, maxMs: 50, gapMs: 1 };
 
 export function createAdmission(options: AdmissionOptions): Admission {
   const now = options.now ?? (() => performance.now());
@@ -144,13 +147,17 @@ export function createAdmission(options: AdmissionOptions): Admission {
   /** When the current run of accept turns began (-1: none), and how long the last slot was held. */
   let acceptingSince = -1;
   let lastHeldMs = 0;
+  let lastConnectionAt = -Infinity;
   function pump(): void {
     pumpScheduled = false;
     const at = now();
     if (options.takeNewConnection?.()) {
+      lastConnectionAt = at;
       if (acceptingSince < 0) acceptingSince = at;
+    }
+    if (acceptingSince >= 0 && queued() > 0 && at - lastConnectionAt < acceptTurns.gapMs) {
       const budgetMs = Math.min(acceptTurns.maxMs, Math.max(acceptTurns.minMs, lastHeldMs));
-      if (at - acceptingSince < budgetMs && queued() > 0) {
+      if (at - acceptingSince < budgetMs) {
         schedulePump();
         return;
       }
