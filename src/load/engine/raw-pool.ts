@@ -13,9 +13,10 @@
 // of its samples in undici's JavaScript and WebAssembly llhttp (request objects, header strings,
 // parser callbacks, one setImmediate per request before a keep-alive socket is reused) beside the
 // socket writes themselves (~20%, which any client pays), while recorder and histograms were
-// ~2%. This path does what autocannon does: at the same req/s it used about half the CPU
-// (46% vs 88% of a core at ~18k req/s on a busy 2-core host; run 6 there has the benchmark's
-// before/after). `--transport undici` forces the old path.
+// ~2%. This path does what autocannon does. Measured in one run (run 6 there, 2-core Xeon, 64
+// users): 25.3k req/s at 53% of a core (21 us of generator CPU per request) against undici's
+// 24.1k req/s at 87% (36 us), i.e. 0.58x the CPU per request; both were server-bound on that host.
+// `--transport undici` forces the old path.
 //
 // Timeouts are counted in ticks of one coarse sweep per pool (a tenth of the request timeout,
 // between 5 ms and 1 s) instead of a timer per request: a request with no progress (no byte
