@@ -72,28 +72,42 @@ export interface WorkerServer {
 
 const requestIdPattern = /^[\x21-\x7e]{1,128}$/;
 
+/** Node's OutgoingMessage#_storeHeader(statusLine, headers): every response head is built by it. */
+const storeHeader = (http.OutgoingMessage.prototype as unknown as { _storeHeader(firstLine: string, headers: unknown): void })._storeHeader;
+if (typeof storeHeader !== 'function') throw new Error('this Node.js has no OutgoingMessage#_storeHeader: ballast cannot add x-request-id');
+
+/** Whether headers handed to writeHead (an object, or a flat or nested array) name x-request-id. */
+function namesRequestId(headers: unknown): boolean {
+  if (Array.isArray(headers)) {
+    const nested = Array.isArray(headers[0]);
+    for (let i = 0; i < headers.length; i += nested ? 1 : 2) {
+      const name: unknown = nested ? (headers[i] as unknown[])[0] : headers[i];
+      if (typeof name === 'string' && name.length === 12 && name.toLowerCase() === 'x-request-id') return true;
+    }
+    return false;
+  }
+  for (const name in headers as object) if (name.length === 12 && name.toLowerCase() === 'x-request-id') return true;
+  return false;
+}
+
 /**
- * Adds `x-request-id` when the head is written rather than with setHeader up front: an app that
- * passes its headers to writeHead as an object then keeps Node's fast path (no header merge).
+ * Adds `x-request-id` to the head as Node builds it: as a ready line after the status line, so an
+ * app that passes its headers to writeHead as an object keeps Node's fast path (no header merge,
+ * no copy of its object, no validation of a value ballast made or already checked). An app that
+ * sets its own x-request-id (any case, setHeader or writeHead) sends that one instead.
  */
 class BallastResponse extends http.ServerResponse {
+  /** Printable ASCII only (generated, or checked against requestIdPattern). */
   requestId = '';
   /** The request's state while ballast runs it (see Exchange). */
   exchange: Exchange | undefined = undefined;
 
-  override writeHead(statusCode: number, reason?: unknown, headers?: unknown): this {
-    if (this.requestId && !this.headersSent) {
-      if (typeof reason !== 'string') {
-        headers ??= reason;
-        reason = undefined;
-      }
-      if (headers && typeof headers === 'object' && !Array.isArray(headers)) {
-        headers = { 'x-request-id': this.requestId, ...headers };
-      } else if (!this.hasHeader('x-request-id')) {
-        this.setHeader('x-request-id', this.requestId);
-      }
-    }
-    return super.writeHead(statusCode, reason as string, headers as http.OutgoingHttpHeaders);
+  _storeHeader(firstLine: string, headers: unknown): void {
+    const id = this.requestId;
+    // `headers` is everything the head will hold: the app's writeHead object or array, or (once
+    // it used setHeader) Node's own table, keyed by lower-cased name.
+    if (id && !(headers && namesRequestId(headers))) firstLine += `x-request-id: ${id}\r\n`;
+    storeHeader.call(this, firstLine, headers);
   }
 }
 
@@ -106,6 +120,8 @@ class Exchange implements DeadlineNode {
   readonly req: IncomingMessage;
   readonly res: BallastResponse;
   readonly reqId: string;
+  /** The URL's path (no query). */
+  readonly path: string;
   /** performance.now() at arrival */
   readonly startedAt: number;
   /** The socket's bytesWritten at arrival. */
@@ -122,6 +138,8 @@ class Exchange implements DeadlineNode {
   /** Fetch apps and streams: ctx.signal. */
   controller: AbortController | undefined = undefined;
   timedOut = false;
+  /** The request's x-ballast-profile header, if any. */
+  profileHeader: string | undefined = undefined;
   // The in-flight list (arrival order).
   isActive = false;
   prevActive: Exchange | undefined = undefined;
@@ -132,10 +150,11 @@ class Exchange implements DeadlineNode {
   deadlineNext: DeadlineNode | undefined = undefined;
   deadlineQueue: DeadlineQueue<DeadlineNode> | undefined = undefined;
 
-  constructor(req: IncomingMessage, res: BallastResponse, reqId: string, startedAt: number, bytesBefore: number) {
+  constructor(req: IncomingMessage, res: BallastResponse, reqId: string, path: string, startedAt: number, bytesBefore: number) {
     this.req = req;
     this.res = res;
     this.reqId = reqId;
+    this.path = path;
     this.startedAt = startedAt;
     this.bytesBefore = bytesBefore;
   }
@@ -227,6 +246,8 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
   // Request ids: unique per worker and run, and far cheaper than a UUID per request.
   const requestIdPrefix = `${workerId}-${Date.now().toString(36)}-`;
   let requestCounter = 0;
+  /** The request-head fields checkLimits picks up for onRequest (one request at a time). */
+  const head: { requestId: string | undefined; contentLength: string | undefined; profile: string | undefined } = { requestId: undefined, contentLength: undefined, profile: undefined };
 
   function sendError(res: ServerResponse, code: ErrorCode, closeConnection = false): void {
     if (res.headersSent) {
@@ -263,23 +284,38 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
     });
   }
 
-  /** 414/431/413 before the app sees anything; returns the error to answer, if any. */
+  /**
+   * 414/431/413 before the app sees anything; returns the error to answer, if any. The three
+   * headers ballast reads are picked up in the same pass over rawHeaders (into `head`), as
+   * req.headers would give them (duplicate x-* values joined with ", ", the first
+   * content-length), without touching req.headers: Node builds that object on first access, and
+   * an app that never reads it (bench/hello's) then never pays for it.
+   */
   function checkLimits(req: IncomingMessage): ErrorCode | undefined {
+    head.requestId = undefined;
+    head.contentLength = undefined;
+    head.profile = undefined;
     const requestLineLength = (req.method?.length ?? 0) + (req.url?.length ?? 0) + 10; // "GET /x HTTP/1.1"
     if (requestLineLength > settings.limitRequestLine) return 'BALLAST_ERR_URI_TOO_LONG';
     const raw = req.rawHeaders;
     if (raw.length / 2 > settings.limitRequestFields) return 'BALLAST_ERR_HEADERS_TOO_LARGE';
     for (let i = 0; i < raw.length; i += 2) {
-      if (raw[i]!.length + raw[i + 1]!.length + 2 > settings.limitRequestFieldSize) return 'BALLAST_ERR_HEADERS_TOO_LARGE';
+      const name = raw[i]!;
+      const value = raw[i + 1]!;
+      if (name.length + value.length + 2 > settings.limitRequestFieldSize) return 'BALLAST_ERR_HEADERS_TOO_LARGE';
+      // Lengths first: a name is lower-cased only when it could be one of the three.
+      if (name.length === 12 && name.toLowerCase() === 'x-request-id') head.requestId = head.requestId === undefined ? value : `${head.requestId}, ${value}`;
+      else if (name.length === 14 && name.toLowerCase() === 'content-length') head.contentLength ??= value;
+      else if (name.length === 17 && name.toLowerCase() === 'x-ballast-profile') head.profile = head.profile === undefined ? value : `${head.profile}, ${value}`;
     }
-    const declared = req.headers['content-length'];
+    const declared = head.contentLength;
     if (declared !== undefined && Number(declared) > settings.maxBodySize) return 'BALLAST_ERR_BODY_TOO_LARGE';
     return undefined;
   }
 
   /** Chunked bodies have no declared length: count bytes as the parser pushes them. */
-  function guardBodySize(req: IncomingMessage, res: ServerResponse): void {
-    if (req.headers['content-length'] !== undefined || req.method === 'GET' || req.method === 'HEAD') return;
+  function guardBodySize(req: IncomingMessage, res: ServerResponse, hasDeclaredLength: boolean): void {
+    if (hasDeclaredLength || req.method === 'GET' || req.method === 'HEAD') return;
     let received = 0;
     const push = req.push;
     req.push = function guardedPush(chunk: unknown, encoding?: BufferEncoding) {
@@ -416,9 +452,9 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
     deadlines?.add(exchange, exchange.startedAt + queueWaitMs);
     if (draining) res.shouldKeepAlive = false;
     const profiler = options.profiler;
-    if (profiler && !isStream && wantsProfile(req)) {
+    if (profiler && !isStream && wantsProfile(exchange)) {
       // The profile covers the whole worker thread from here to the response's end.
-      void profiler.start(`request ${req.method} ${pathOf(req.url)} (${exchange.reqId})`).then((started) => {
+      void profiler.start(`request ${req.method} ${exchange.path} (${exchange.reqId})`).then((started) => {
         if (started) {
           res.setHeader('x-ballast-profile', exchange.reqId);
           res.once('close', () => void profiler.stop());
@@ -431,14 +467,14 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
   }
 
   /** An authorised profile header (HMAC of the admin token), or an armed "next N requests to /path". */
-  function wantsProfile(req: IncomingMessage): boolean {
-    const header = req.headers['x-ballast-profile'];
-    if (typeof header === 'string' && profileKey) {
+  function wantsProfile(exchange: Exchange): boolean {
+    const { req, profileHeader: header } = exchange;
+    if (header !== undefined && profileKey) {
       const given = Buffer.from(header);
       if (given.length === profileKey.length && timingSafeEqual(given, profileKey)) return true;
       log.warn({ path: req.url, remote: req.socket.remoteAddress }, 'x-ballast-profile header with a wrong token: ignored, no profile taken');
     }
-    return options.profiler?.takeArmed(pathOf(req.url)) ?? false;
+    return options.profiler?.takeArmed(exchange.path) ?? false;
   }
 
   function reportIfSlow(req: IncomingMessage, res: ServerResponse, trace: RequestTrace, queueWaitMs: number, now: number): void {
@@ -493,11 +529,12 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
     if (requests === options.maxRequests) options.onMaxRequests?.();
     if (draining) res.shouldKeepAlive = false;
 
-    const incomingId = req.headers['x-request-id'];
+    const limitError = checkLimits(req);
+    // A refused head may not have been read to the end: the error path asks Node for the id.
+    const incomingId = limitError ? req.headers['x-request-id'] : head.requestId;
     const reqId = typeof incomingId === 'string' && requestIdPattern.test(incomingId) ? incomingId : `${requestIdPrefix}${(++requestCounter).toString(36)}`;
     res.requestId = reqId;
 
-    const limitError = checkLimits(req);
     if (limitError) {
       log.warn({ code: limitError, method: req.method, path: req.url?.slice(0, 200), remote: req.socket.remoteAddress }, defaultMessage(limitError));
       // The body (if any) is not read, so the connection cannot be reused.
@@ -505,11 +542,12 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
       res.once('close', () => logAccess(req, res, reqId, startedAt, 0, bytesBefore));
       return;
     }
-    guardBodySize(req, res);
-    const exchange = new Exchange(req, res, reqId, startedAt, bytesBefore);
+    guardBodySize(req, res, head.contentLength !== undefined);
+    const path = pathOf(req.url);
+    const exchange = new Exchange(req, res, reqId, path, startedAt, bytesBefore);
+    exchange.profileHeader = head.profile;
     addActive(exchange);
 
-    const path = pathOf(req.url);
     if (exemptPaths.has(path)) {
       run(exchange, 0, undefined, undefined);
       return;

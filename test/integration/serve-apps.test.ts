@@ -4,6 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { startServe, type ServeProcess } from '../helpers/serve.ts';
 
 const running: ServeProcess[] = [];
@@ -46,6 +47,66 @@ test('serves an Express app as a Node listener (examples/express-app.ts)', async
 test('serves a named export that is a bare Node listener (path:export)', async () => {
   const server = await serve('test/fixtures/node-listener.ts:listener');
   assert.equal(await (await fetch(`${server.url}/x?y=1`)).text(), 'node listener saw GET /x?y=1\n');
+});
+
+/** One raw HTTP/1.1 exchange (exact header names and duplicates, which fetch would normalise). */
+function rawRequest(url: string, head: string): Promise<{ status: number; headers: Map<string, string>; lines: string[] }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname, () => socket.write(head));
+    let data = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      data += chunk;
+      const end = data.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      const [statusLine, ...lines] = data.slice(0, end).split('\r\n');
+      const headers = new Map(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()] as const));
+      socket.destroy();
+      resolve({ status: Number(statusLine!.split(' ')[1]), headers, lines });
+    });
+    socket.on('error', reject);
+  });
+}
+
+test('request ids and the declared body size are read from the raw head in any case, duplicates as Node joins them', async () => {
+  const server = await serve('test/fixtures/node-listener.ts:listener', ['--max-body-size', '100']);
+  const mixed = await rawRequest(server.url, 'GET /a HTTP/1.1\r\nHost: x\r\nX-Request-ID: Mixed-Case-1\r\n\r\n');
+  assert.equal(mixed.status, 200);
+  assert.equal(mixed.headers.get('x-request-id'), 'Mixed-Case-1');
+  // Two ids are "a, b" to Node (not a valid id): ballast makes its own, as it does for no id.
+  const twice = await rawRequest(server.url, 'GET /b HTTP/1.1\r\nHost: x\r\nx-request-id: a\r\nx-request-id: b\r\n\r\n');
+  assert.equal(twice.status, 200);
+  const generated = twice.headers.get('x-request-id') ?? '';
+  assert.match(generated, /^1-[0-9a-z]+-[0-9a-z]+$/);
+  const none = await rawRequest(server.url, 'GET /c HTTP/1.1\r\nHost: x\r\n\r\n');
+  assert.match(none.headers.get('x-request-id') ?? '', /^1-[0-9a-z]+-[0-9a-z]+$/);
+  assert.notEqual(none.headers.get('x-request-id'), generated);
+  const tooBig = await rawRequest(server.url, 'POST /d HTTP/1.1\r\nHost: x\r\nCONTENT-LENGTH: 101\r\nX-Request-Id: big-1\r\n\r\n');
+  assert.equal(tooBig.status, 413);
+  assert.equal(tooBig.headers.get('x-request-id'), 'big-1');
+  const fits = await rawRequest(server.url, `POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n${'x'.repeat(100)}`);
+  assert.equal(fits.status, 200);
+});
+
+test('every response carries exactly one x-request-id: the app\'s own when it sets one, in any case or form', async () => {
+  const server = await serve('test/fixtures/node-listener.ts:listener');
+  const idLines = (lines: string[]) => lines.filter((line) => line.toLowerCase().startsWith('x-request-id:'));
+  for (const [path, expected] of [['/own-id/object', 'app-object'], ['/own-id/array', 'app-array'], ['/own-id/set-header', 'app-set-header']] as const) {
+    const response = await rawRequest(server.url, `GET ${path} HTTP/1.1\r\nHost: x\r\nx-request-id: client-1\r\n\r\n`);
+    assert.equal(response.status, 200, path);
+    assert.deepEqual(idLines(response.lines).map((line) => line.slice(line.indexOf(':') + 1).trim()), [expected], path);
+  }
+  // Heads Node builds itself (statusCode + end) and plain writeHead objects get ballast's id.
+  for (const path of ['/implicit-head', '/plain']) {
+    const response = await rawRequest(server.url, `GET ${path} HTTP/1.1\r\nHost: x\r\nx-request-id: client-2\r\n\r\n`);
+    assert.equal(idLines(response.lines).length, 1, path);
+    assert.equal(response.headers.get('x-request-id'), 'client-2', path);
+  }
+  // ballast's own answers (a 404 from the app is the app's; a 431 is ballast's) carry it too.
+  const refused = await rawRequest(server.url, `GET /x HTTP/1.1\r\nHost: x\r\nx-request-id: client-3\r\nx-big: ${'y'.repeat(9000)}\r\n\r\n`);
+  assert.equal(refused.status, 431);
+  assert.deepEqual(idLines(refused.lines), ['x-request-id: client-3']);
 });
 
 test('ctx.signal aborts when the client disconnects', async () => {
