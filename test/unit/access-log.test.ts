@@ -81,6 +81,8 @@ test('the JSON access log writes pino-format lines with the documented fields, o
     for (const record of records) log.write(record);
     log.flush();
     const after = Date.now();
+    // On a busy host the file may not be open yet at flush(): the lines then follow once it is.
+    for (let waited = 0; readFileSync(path, 'utf8').split('\n').length <= records.length && waited < 5000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
     const lines = readFileSync(path, 'utf8').split('\n');
     assert.equal(lines.pop(), '');
     assert.equal(lines.length, records.length);
