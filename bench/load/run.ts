@@ -6,15 +6,23 @@
 //      request from its actual send, so its percentiles are compared with ballast's service time
 //      (also from the actual send) and, separately, with ballast's latency from the intended send
 //      (which adds schedule lag).
-// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown]
-// Each tool runs alone (sequentially) against a fresh server; the server and the generator share
-// the machine's cores, as they do in most single-host load tests. With --rounds N the tools take
-// turns N times and the run with the median throughput of each is reported, which keeps a noisy
-// neighbour from deciding the ranking.
+// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous]
+// --mode all (the default): each tool runs alone (sequentially) against a fresh server; the server
+// and the generator share the machine's cores, as they do in most single-host load tests. With
+// --rounds N the tools take turns N times and the run with the median throughput of each is
+// reported, which keeps a noisy neighbour from deciding the ranking.
+// --mode simultaneous: latency at a fixed rate only, with both tools running AT THE SAME TIME
+// against one server, so a host stall lands in both: paced wrk at R/2 (half the connections) and
+// `ballast load --rate R/2` (open model, the other half). wrk's percentiles are compared with
+// ballast's service time, and ballast's latency from the intended send is shown beside them. The
+// noise floor comes from the same setup with two paced wrk instances at R/2 each (how much wrk
+// disagrees with itself at the same moment), and from wrk's own spread over the rounds. Each round
+// runs both pairs, each against a fresh server; which pair goes first alternates every two rounds,
+// and which tool of the ballast/wrk pair starts first alternates every round.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -23,7 +31,8 @@ import { parseArgs } from 'node:util';
 import { addEncoded, type Histogram } from '../../src/load/histogram.ts';
 import type { RunResult } from '../../src/load/types.ts';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '1' }, markdown: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '1' }, markdown: { type: 'boolean', default: false }, mode: { type: 'string', default: 'all' } } });
+if (values.mode !== 'all' && values.mode !== 'simultaneous') throw new Error(`--mode must be all or simultaneous, not ${values.mode}`);
 const rounds = Number(values.rounds);
 const seconds = Number(values.duration);
 const rate = Number(values.rate);
@@ -40,12 +49,12 @@ const agreements: Agreement[] = [];
 const quantileKeys = ['p50', 'p75', 'p90', 'p99'] as const;
 const connections = 64;
 
-async function withServer<T>(fn: (url: string) => Promise<T>): Promise<T> {
+async function withServer<T>(fn: (url: string, port: number) => Promise<T>): Promise<T> {
   const child = spawn(process.execPath, [join(here, 'hello-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
   const { port } = JSON.parse(line) as { port: number };
   try {
-    return await fn(`http://127.0.0.1:${port}/`);
+    return await fn(`http://127.0.0.1:${port}/`, port);
   } finally {
     child.kill('SIGTERM');
     await once(child, 'exit');
@@ -56,6 +65,20 @@ function run(command: string, args: string[]): string {
   const result = spawnSync(command, args, { encoding: 'utf8', cwd: root, maxBuffer: 64 * 1024 * 1024 });
   if (result.status !== 0 && result.status !== 99) throw new Error(`${command} ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
   return result.stdout;
+}
+
+/** Like run(), without blocking this process, so two tools can run at once. */
+function runAsync(command: string, args: string[], onSpawn?: (pid: number) => void): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (child.pid !== undefined) onSpawn?.(child.pid);
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+    child.on('error', reject);
+    child.on('close', (status) => (status === 0 || status === 99 ? resolve(out) : reject(new Error(`${command} ${args.join(' ')} failed (${status}): ${err}`))));
+  });
 }
 
 function ballast(url: string, extra: string[], mode: string): RunResult {
@@ -99,13 +122,21 @@ local function nowMs()
   ffi.C.clock_gettime(1, timespec)
   return tonumber(timespec.tv_sec) * 1000 + tonumber(timespec.tv_nsec) / 1e6
 end
+local function epochMs()
+  ffi.C.clock_gettime(0, timespec)
+  return tonumber(timespec.tv_sec) * 1000 + tonumber(timespec.tv_nsec) / 1e6
+end
 local intervalMs, startMs, slots = 1, nil, 0
 function init(args)
   intervalMs = 1000 / tonumber(args[1])
 end
 function delay()
   local now = nowMs()
-  if startMs == nil then startMs = now end
+  if startMs == nil then
+    -- done() runs in a Lua state of its own, so the thread prints its start itself.
+    startMs = now
+    io.write(string.format('WRK_START %.3f\\n', epochMs()))
+  end
   local due = startMs + slots * intervalMs
   slots = slots + 1
   if due <= now then return 0 end
@@ -119,15 +150,17 @@ function done(summary, latency, requests)
 end
 `);
 
-interface PacedRun { rps: number; errors: number; quantiles: Quantiles }
+/** startEpochMs: wall clock (ms) of wrk's first request, from its Lua state. */
+interface PacedRun { rps: number; errors: number; quantiles: Quantiles; startEpochMs: number }
 
-function wrkPaced(url: string): PacedRun {
-  const out = run('wrk', ['-t', '1', '-c', String(connections), '-d', `${seconds}s`, '-s', paceScript, url, '--', String(rate)]);
+async function wrkPaced(url: string, pacedConnections = connections, pacedRate = rate): Promise<PacedRun> {
+  const out = await runAsync('wrk', ['-t', '1', '-c', String(pacedConnections), '-d', `${seconds}s`, '-s', paceScript, url, '--', String(pacedRate)]);
   const line = /WRK_JSON (.*)/.exec(out);
   if (!line) throw new Error(`wrk printed no result: ${out}`);
   const data = JSON.parse(line[1]) as { requests: number; durationUs: number; errors: number } & Record<(typeof quantileKeys)[number], number>;
+  const start = /WRK_START ([\d.]+)/.exec(out);
   const quantiles = { p50: data.p50 / 1000, p75: data.p75 / 1000, p90: data.p90 / 1000, p99: data.p99 / 1000 };
-  return { rps: Math.round((data.requests / (data.durationUs / 1e6)) * 10) / 10, errors: data.errors, quantiles };
+  return { rps: Math.round((data.requests / (data.durationUs / 1e6)) * 10) / 10, errors: data.errors, quantiles, startEpochMs: start ? Number(start[1]) : Number.NaN };
 }
 
 function autocannon(url: string, extra: string[], mode: string): void {
@@ -161,70 +194,241 @@ const stealBefore = readSteal();
 const loadBefore = loadavg().map((value) => value.toFixed(2)).join(' ');
 const has = (command: string) => spawnSync('which', [command]).status === 0;
 const hasWrk = has('wrk');
+/** The host and its weather over the run so far: Node, CPU, load average before/now, CPU stolen by the hypervisor. */
+function hostLine(): string {
+  const steal = readSteal();
+  const stolen = steal[1] > stealBefore[1] ? ((steal[0] - stealBefore[0]) / (steal[1] - stealBefore[1])) * 100 : 0;
+  return `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, raw node:http hello world, load average before: ${loadBefore}, after: ${loadavg().map((value) => value.toFixed(2)).join(' ')}, CPU stolen by the hypervisor during the run: ${stolen.toFixed(1)}%`;
+}
 
-for (let round = 0; round < rounds; round++) {
-  await withServer(async (url) => ballast(url, ['--users', '64', '--connections', '64'], 'max, 64 connections'));
-  // The same with the previous transport, for the before/after of the raw transport in one run.
-  await withServer(async (url) => ballast(url, ['--users', '64', '--connections', '64', '--transport', 'undici'], 'max, 64 connections, --transport undici'));
-  await withServer(async (url) => autocannon(url, [], 'max, 64 connections'));
-  if (hasWrk) await withServer(async (url) => wrk(url, 'max, 64 connections'));
-  const open = await withServer(async (url) => ballast(url, ['--rate', String(rate), '--connections', '64'], `open model, ${rate} req/s`));
-  // wrk paced right after ballast's open model, so the two latency runs share the host's weather.
-  if (hasWrk) {
-    const paced = await withServer(async (url) => wrkPaced(url));
-    rows.push({ tool: 'wrk', mode: `paced to ${rate} req/s (Lua delay)`, rps: paced.rps, ...paced.quantiles, note: `p75 ${paced.quantiles.p75} ms; ${paced.errors} errors` });
-    agreements.push({
-      round: round + 1, wrkRps: paced.rps, ballastRps: open.summary.requestsPerSecond, wrk: paced.quantiles,
-      service: quantilesOf(open, 'service'), latency: quantilesOf(open, 'latency'), wrkErrors: paced.errors, ballastErrors: open.summary.errors,
-    });
+/** The socket inodes a process holds (from /proc/PID/fd). */
+function socketInodes(pid: number): Set<string> {
+  const inodes = new Set<string>();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (match) inodes.add(match[1]);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  } catch {
+    // the process is gone
   }
-  await withServer(async (url) => autocannon(url, ['--overallRate', String(rate)], `--overallRate ${rate}`));
+  return inodes;
 }
-const loadAfter = loadavg().map((value) => value.toFixed(2)).join(' ');
-const stealAfter = readSteal();
-const stealPercent = stealAfter[1] > stealBefore[1] ? ((stealAfter[0] - stealBefore[0]) / (stealAfter[1] - stealBefore[1])) * 100 : 0;
-// The median-throughput run of each (tool, mode), in first-seen order.
-const keys = [...new Set(rows.map((row) => `${row.tool}|${row.mode}`))];
-const medians = keys.map((key) => {
-  const runs = rows.filter((row) => `${row.tool}|${row.mode}` === key).sort((a, b) => a.rps - b.rps);
-  const median = runs[Math.floor((runs.length - 1) / 2)];
-  return runs.length > 1 ? { ...median, note: `${median.note ? `${median.note}; ` : ''}median of ${runs.length}: ${runs.map((run) => Math.round(run.rps)).join(', ')} req/s` } : median;
-});
-rows.length = 0;
-rows.push(...medians);
 
-const fmt = (n: number | undefined) => (n === undefined ? '–' : n < 10 ? n.toFixed(3) : n.toFixed(1));
-const header = `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${seconds} s per tool and round, ${rounds} round(s), raw node:http hello world, load average before: ${loadBefore}, after: ${loadAfter}, CPU stolen by the hypervisor during the run: ${stealPercent.toFixed(1)}%`;
-const ratio = (a: number, b: number) => (b > 0 ? a / b : Number.NaN);
-const within = (a: number, b: number) => Math.abs(ratio(a, b) - 1) <= 0.1;
-const agreementLines = agreements.map((item) => {
-  const cells = quantileKeys.map((key) => `${fmt(item.wrk[key])} / ${fmt(item.service[key])} / ${fmt(item.latency[key])}`);
-  const serviceOk = quantileKeys.filter((key) => within(item.service[key], item.wrk[key])).join(',') || 'none';
-  const latencyOk = quantileKeys.filter((key) => within(item.latency[key], item.wrk[key])).join(',') || 'none';
-  return `| ${item.round} | ${Math.round(item.wrkRps).toLocaleString('en-US')} / ${Math.round(item.ballastRps).toLocaleString('en-US')} | ${cells.join(' | ')} | ${serviceOk} | ${latencyOk} | ${item.wrkErrors} / ${item.ballastErrors} |`;
-});
-// Per percentile, the median over rounds of each tool's value: one noisy round does not decide it.
-if (agreements.length > 1) {
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
-  const pick = (key: (typeof quantileKeys)[number], of: 'wrk' | 'service' | 'latency') => median(agreements.map((item) => item[of][key]));
-  const cells = quantileKeys.map((key) => `${fmt(pick(key, 'wrk'))} / ${fmt(pick(key, 'service'))} / ${fmt(pick(key, 'latency'))}`);
-  const serviceOk = quantileKeys.filter((key) => within(pick(key, 'service'), pick(key, 'wrk'))).join(',') || 'none';
-  const latencyOk = quantileKeys.filter((key) => within(pick(key, 'latency'), pick(key, 'wrk'))).join(',') || 'none';
-  const rates = `${Math.round(median(agreements.map((item) => item.wrkRps))).toLocaleString('en-US')} / ${Math.round(median(agreements.map((item) => item.ballastRps))).toLocaleString('en-US')}`;
-  agreementLines.push(`| median | ${rates} | ${cells.join(' | ')} | ${serviceOk} | ${latencyOk} | |`);
+/**
+ * Wall clock (ms, sub-millisecond) when process `pid` first has an established connection to
+ * 127.0.0.1:port, polled every 2 ms from /proc/net/tcp (its inode column matched with the
+ * process's socket fds, so another tool's connections to the same server do not count).
+ */
+async function firstConnection(port: number, pid: number, exited: Promise<unknown>): Promise<number> {
+  const remote = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  let isOver = false;
+  void exited.finally(() => (isOver = true));
+  const deadline = performance.now() + 30_000;
+  while (!isOver && performance.now() < deadline) {
+    const table = readFileSync('/proc/net/tcp', 'utf8');
+    // Fields: sl, local_address, rem_address, st (01 = ESTABLISHED), tx:rx, tr:when, retrnsmt, uid, timeout, inode
+    const candidates = table.split('\n').map((line) => line.trim().split(/\s+/)).filter((fields) => fields[2] === remote && fields[3] === '01');
+    if (candidates.length > 0) {
+      const own = socketInodes(pid);
+      if (candidates.some((fields) => own.has(fields[9]))) return performance.timeOrigin + performance.now();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  throw new Error(`no connection to port ${port} seen`);
 }
-if (values.markdown) {
-  console.log(header, '\n');
-  console.log('| tool | mode | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | note |');
-  console.log('|---|---|---:|---:|---:|---:|---:|---|');
-  for (const row of rows) console.log(`| ${row.tool} | ${row.mode} | ${Math.round(row.rps).toLocaleString('en-US')} | ${fmt(row.p50)} | ${fmt(row.p90)} | ${fmt(row.p99)} | ${fmt(row.p999)} | ${row.note ?? ''} |`);
+
+interface SimultaneousRound {
+  round: number;
+  /** Paced wrk and ballast's open model at R/2 each, together. */
+  wrk: PacedRun;
+  ballastRps: number;
+  ballastErrors: number;
+  service: Quantiles;
+  latency: Quantiles;
+  /** wrk's first request minus ballast's first connection, ms. */
+  offsetMs: number;
+  generatorVerdict: string;
+  wrkFirst: boolean;
+  /** Two paced wrk instances at R/2 each, together: the noise floor. */
+  wrkA: PacedRun;
+  wrkB: PacedRun;
+}
+
+async function simultaneous(): Promise<void> {
+  if (!hasWrk) throw new Error('--mode simultaneous needs wrk');
+  const half = rate / 2;
+  const halfConnections = connections / 2;
+  const results: SimultaneousRound[] = [];
+  /** Spawn to first connection of ballast (ms), measured in the rounds where ballast goes first. */
+  const startups: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    // ballast needs a few hundred ms (Node start-up, transport warm-up) before its first request;
+    // wrk needs a few. Odd rounds: ballast first, and wrk is started the moment ballast's first
+    // connection appears. Even rounds: wrk first, started 25 ms before ballast's first connection
+    // is due (from the start-ups measured so far). Either way the two windows overlap to within
+    // a few tens of ms (the start offset column), and whichever tool joins second alternates:
+    // two wrks started together showed the one started second with the longer p99 more often.
+    const wrkFirst = round % 2 === 1 && startups.length > 0;
+    const pair = () => withServer(async (url, port) => {
+      const json = join(tmp, `simultaneous-${round}.json`);
+      const spawnedAt = performance.timeOrigin + performance.now();
+      let pid = 0;
+      const ballastRun = runAsync(process.execPath, [join(root, 'bin/ballast.js'), 'load', url, '--rate', String(half), '--connections', String(halfConnections), '--duration', `${seconds}s`, '--no-progress', '--json', json], (spawned) => (pid = spawned));
+      let wrkRun: Promise<PacedRun>;
+      let ballastStart: number;
+      if (wrkFirst) {
+        const startup = [...startups].sort((a, b) => a - b)[Math.floor((startups.length - 1) / 2)];
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, startup - 25)));
+        wrkRun = wrkPaced(url, halfConnections, half);
+        ballastStart = await firstConnection(port, pid, ballastRun);
+      } else {
+        ballastStart = await firstConnection(port, pid, ballastRun);
+        startups.push(ballastStart - spawnedAt);
+        wrkRun = wrkPaced(url, halfConnections, half);
+      }
+      const [paced] = await Promise.all([wrkRun, ballastRun]);
+      return { paced, ballastStart, result: JSON.parse(readFileSync(json, 'utf8')) as RunResult };
+    });
+    const twoWrks = () => withServer(async (url) => Promise.all([wrkPaced(url, halfConnections, half), wrkPaced(url, halfConnections, half)]));
+    let together: Awaited<ReturnType<typeof pair>>;
+    let wrks: PacedRun[];
+    if (Math.floor(round / 2) % 2 === 0) {
+      together = await pair();
+      wrks = await twoWrks();
+    } else {
+      wrks = await twoWrks();
+      together = await pair();
+    }
+    const { paced, ballastStart, result } = together;
+    results.push({
+      round: round + 1, wrk: paced, ballastRps: result.summary.requestsPerSecond, ballastErrors: result.summary.errors,
+      service: quantilesOf(result, 'service'), latency: quantilesOf(result, 'latency'), offsetMs: paced.startEpochMs - ballastStart,
+      generatorVerdict: result.generator[0].verdict, wrkFirst, wrkA: wrks[0], wrkB: wrks[1],
+    });
+    process.stderr.write(`round ${round + 1} of ${rounds} done\n`);
+  }
+  const fmt = (n: number) => (n < 10 ? n.toFixed(3) : n.toFixed(1));
+  const pct = (a: number, b: number) => (b > 0 ? ((a - b) / b) * 100 : Number.NaN);
+  const signed = (value: number) => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(1)}%`;
+  const count = (n: number) => Math.round(n).toLocaleString('en-US');
+  console.log(`${hostLine()}, mode simultaneous: ${seconds} s per pair, ${rounds} round(s), ${count(half)} req/s and ${halfConnections} connections per tool (${count(rate)} req/s in all)\n`);
+
+  console.log(`wrk paced and ballast's open model at the same time, each at ${count(half)} req/s against one server: wrk / ballast service time (from the actual send) / ballast latency (from the intended send), ms; "first": the tool that started first; "start offset": wrk's first request minus ballast's first connection; "service − wrk" is ballast's service time relative to wrk, per percentile.\n`);
+  console.log('| round | first | req/s wrk / ballast | start offset ms | p50 | p75 | p90 | p99 | service − wrk p50 / p75 / p90 / p99 | errors wrk / ballast | ballast verdict |');
+  console.log('|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|');
+  for (const item of results) {
+    const cells = quantileKeys.map((key) => `${fmt(item.wrk.quantiles[key])} / ${fmt(item.service[key])} / ${fmt(item.latency[key])}`);
+    const diffs = quantileKeys.map((key) => signed(pct(item.service[key], item.wrk.quantiles[key]))).join(' / ');
+    console.log(`| ${item.round} | ${item.wrkFirst ? 'wrk' : 'ballast'} | ${count(item.wrk.rps)} / ${count(item.ballastRps)} | ${item.offsetMs.toFixed(1)} | ${cells.join(' | ')} | ${diffs} | ${item.wrk.errors} / ${item.ballastErrors} | ${item.generatorVerdict} |`);
+  }
+
+  console.log(`\nNoise floor: two paced wrk instances at the same time, each at ${count(half)} req/s against one server: wrk A / wrk B, ms (B is spawned right after A); "start offset": B's first request minus A's; "B − A" is B relative to A.\n`);
+  console.log('| round | req/s A / B | start offset ms | p50 | p75 | p90 | p99 | B − A p50 / p75 / p90 / p99 | errors A / B |');
+  console.log('|---:|---:|---:|---:|---:|---:|---:|---|---|');
+  for (const item of results) {
+    const cells = quantileKeys.map((key) => `${fmt(item.wrkA.quantiles[key])} / ${fmt(item.wrkB.quantiles[key])}`);
+    const diffs = quantileKeys.map((key) => signed(pct(item.wrkB.quantiles[key], item.wrkA.quantiles[key]))).join(' / ');
+    console.log(`| ${item.round} | ${count(item.wrkA.rps)} / ${count(item.wrkB.rps)} | ${(item.wrkB.startEpochMs - item.wrkA.startEpochMs).toFixed(1)} | ${cells.join(' | ')} | ${diffs} | ${item.wrkA.errors} / ${item.wrkB.errors} |`);
+  }
+
+  // Per percentile: the largest disagreement of each kind over the rounds, and wrk's round-to-round
+  // spread (largest over smallest value of the same wrk instance, minus 1, over every wrk run at
+  // R/2 next to a wrk: instance A and B of every round; with ballast, the wrk next to it).
+  const maxAbs = (values: number[]) => Math.max(...values.map(Math.abs));
+  const spread = (values: number[]) => (Math.max(...values) / Math.min(...values) - 1) * 100;
+  console.log(`\nPer percentile, over the ${rounds} round(s): the median and the largest difference of ballast's service time from the wrk beside it (same moment), the same for wrk B against wrk A (same moment: wrk's own noise floor), and wrk's spread from round to round (largest / smallest value − 1, for the wrk run beside ballast and for wrk A).\n`);
+  console.log('| percentile | median service − wrk | max \\|service − wrk\\| | ballast within 10% in | median wrk B − wrk A | max \\|wrk B − wrk A\\| | wrk spread over rounds (beside ballast / A) | \\|service − wrk\\| beyond \\|wrk B − wrk A\\|? |');
+  console.log('|---|---:|---:|---|---:|---:|---:|---|');
+  for (const key of quantileKeys) {
+    const ballastDiffs = results.map((item) => pct(item.service[key], item.wrk.quantiles[key]));
+    const wrkDiffs = results.map((item) => pct(item.wrkB.quantiles[key], item.wrkA.quantiles[key]));
+    const within = ballastDiffs.filter((value) => Math.abs(value) <= 10).length;
+    const beyond = ballastDiffs.filter((value, index) => Math.abs(value) > Math.abs(wrkDiffs[index])).length;
+    const median = (values: number[]) => {
+      const sorted = [...values].sort((a, b) => a - b);
+      const middle = sorted.length / 2;
+      return sorted.length % 2 === 1 ? sorted[Math.floor(middle)] : (sorted[middle - 1] + sorted[middle]) / 2;
+    };
+    // Also in µs: at a sub-millisecond p50, 10% is a few tens of µs.
+    const ballastUs = median(results.map((item) => (item.service[key] - item.wrk.quantiles[key]) * 1000));
+    const wrkUs = median(results.map((item) => (item.wrkB.quantiles[key] - item.wrkA.quantiles[key]) * 1000));
+    const us = (value: number) => `${value >= 0 ? '+' : '−'}${Math.abs(Math.round(value))} µs`;
+    const spreads = `${spread(results.map((item) => item.wrk.quantiles[key])).toFixed(1)}% / ${spread(results.map((item) => item.wrkA.quantiles[key])).toFixed(1)}%`;
+    console.log(`| ${key} | ${signed(median(ballastDiffs))} (${us(ballastUs)}) | ${maxAbs(ballastDiffs).toFixed(1)}% | ${within} of ${results.length} rounds | ${signed(median(wrkDiffs))} (${us(wrkUs)}) | ${maxAbs(wrkDiffs).toFixed(1)}% | ${spreads} | larger in ${beyond} of ${results.length} rounds; max ${maxAbs(ballastDiffs) > maxAbs(wrkDiffs) ? 'above' : 'within'} wrk's |`);
+  }
+}
+if (values.mode === 'all') {
+  for (let round = 0; round < rounds; round++) {
+    await withServer(async (url) => ballast(url, ['--users', '64', '--connections', '64'], 'max, 64 connections'));
+    // The same with the previous transport, for the before/after of the raw transport in one run.
+    await withServer(async (url) => ballast(url, ['--users', '64', '--connections', '64', '--transport', 'undici'], 'max, 64 connections, --transport undici'));
+    await withServer(async (url) => autocannon(url, [], 'max, 64 connections'));
+    if (hasWrk) await withServer(async (url) => wrk(url, 'max, 64 connections'));
+    const open = await withServer(async (url) => ballast(url, ['--rate', String(rate), '--connections', '64'], `open model, ${rate} req/s`));
+    // wrk paced right after ballast's open model, so the two latency runs share the host's weather.
+    if (hasWrk) {
+      const paced = await withServer(async (url) => wrkPaced(url));
+      rows.push({ tool: 'wrk', mode: `paced to ${rate} req/s (Lua delay)`, rps: paced.rps, ...paced.quantiles, note: `p75 ${paced.quantiles.p75} ms; ${paced.errors} errors` });
+      agreements.push({
+        round: round + 1, wrkRps: paced.rps, ballastRps: open.summary.requestsPerSecond, wrk: paced.quantiles,
+        service: quantilesOf(open, 'service'), latency: quantilesOf(open, 'latency'), wrkErrors: paced.errors, ballastErrors: open.summary.errors,
+      });
+    }
+    await withServer(async (url) => autocannon(url, ['--overallRate', String(rate)], `--overallRate ${rate}`));
+  }
+  const loadAfter = loadavg().map((value) => value.toFixed(2)).join(' ');
+  const stealAfter = readSteal();
+  const stealPercent = stealAfter[1] > stealBefore[1] ? ((stealAfter[0] - stealBefore[0]) / (stealAfter[1] - stealBefore[1])) * 100 : 0;
+  // The median-throughput run of each (tool, mode), in first-seen order.
+  const keys = [...new Set(rows.map((row) => `${row.tool}|${row.mode}`))];
+  const medians = keys.map((key) => {
+    const runs = rows.filter((row) => `${row.tool}|${row.mode}` === key).sort((a, b) => a.rps - b.rps);
+    const median = runs[Math.floor((runs.length - 1) / 2)];
+    return runs.length > 1 ? { ...median, note: `${median.note ? `${median.note}; ` : ''}median of ${runs.length}: ${runs.map((run) => Math.round(run.rps)).join(', ')} req/s` } : median;
+  });
+  rows.length = 0;
+  rows.push(...medians);
+
+  const fmt = (n: number | undefined) => (n === undefined ? '–' : n < 10 ? n.toFixed(3) : n.toFixed(1));
+  const header = `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${seconds} s per tool and round, ${rounds} round(s), raw node:http hello world, load average before: ${loadBefore}, after: ${loadAfter}, CPU stolen by the hypervisor during the run: ${stealPercent.toFixed(1)}%`;
+  const ratio = (a: number, b: number) => (b > 0 ? a / b : Number.NaN);
+  const within = (a: number, b: number) => Math.abs(ratio(a, b) - 1) <= 0.1;
+  const agreementLines = agreements.map((item) => {
+    const cells = quantileKeys.map((key) => `${fmt(item.wrk[key])} / ${fmt(item.service[key])} / ${fmt(item.latency[key])}`);
+    const serviceOk = quantileKeys.filter((key) => within(item.service[key], item.wrk[key])).join(',') || 'none';
+    const latencyOk = quantileKeys.filter((key) => within(item.latency[key], item.wrk[key])).join(',') || 'none';
+    return `| ${item.round} | ${Math.round(item.wrkRps).toLocaleString('en-US')} / ${Math.round(item.ballastRps).toLocaleString('en-US')} | ${cells.join(' | ')} | ${serviceOk} | ${latencyOk} | ${item.wrkErrors} / ${item.ballastErrors} |`;
+  });
+  // Per percentile, the median over rounds of each tool's value: one noisy round does not decide it.
+  if (agreements.length > 1) {
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
+    const pick = (key: (typeof quantileKeys)[number], of: 'wrk' | 'service' | 'latency') => median(agreements.map((item) => item[of][key]));
+    const cells = quantileKeys.map((key) => `${fmt(pick(key, 'wrk'))} / ${fmt(pick(key, 'service'))} / ${fmt(pick(key, 'latency'))}`);
+    const serviceOk = quantileKeys.filter((key) => within(pick(key, 'service'), pick(key, 'wrk'))).join(',') || 'none';
+    const latencyOk = quantileKeys.filter((key) => within(pick(key, 'latency'), pick(key, 'wrk'))).join(',') || 'none';
+    const rates = `${Math.round(median(agreements.map((item) => item.wrkRps))).toLocaleString('en-US')} / ${Math.round(median(agreements.map((item) => item.ballastRps))).toLocaleString('en-US')}`;
+    agreementLines.push(`| median | ${rates} | ${cells.join(' | ')} | ${serviceOk} | ${latencyOk} | |`);
+  }
+  if (values.markdown) {
+    console.log(header, '\n');
+    console.log('| tool | mode | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | note |');
+    console.log('|---|---|---:|---:|---:|---:|---:|---|');
+    for (const row of rows) console.log(`| ${row.tool} | ${row.mode} | ${Math.round(row.rps).toLocaleString('en-US')} | ${fmt(row.p50)} | ${fmt(row.p90)} | ${fmt(row.p99)} | ${fmt(row.p999)} | ${row.note ?? ''} |`);
+  } else {
+    console.log(header);
+    console.table(rows);
+  }
+  if (agreementLines.length > 0) {
+    console.log(`\nLatency at ${rate} req/s, each round: wrk paced / ballast service time (from the actual send) / ballast latency (from the intended send), ms; "within 10%" lists the percentiles where ballast is within 10% of wrk.\n`);
+    console.log('| round | req/s wrk / ballast | p50 | p75 | p90 | p99 | service within 10% | latency within 10% | errors wrk / ballast |');
+    console.log('|---:|---:|---:|---:|---:|---:|---|---|---|');
+    for (const line of agreementLines) console.log(line);
+  }
 } else {
-  console.log(header);
-  console.table(rows);
-}
-if (agreementLines.length > 0) {
-  console.log(`\nLatency at ${rate} req/s, each round: wrk paced / ballast service time (from the actual send) / ballast latency (from the intended send), ms; "within 10%" lists the percentiles where ballast is within 10% of wrk.\n`);
-  console.log('| round | req/s wrk / ballast | p50 | p75 | p90 | p99 | service within 10% | latency within 10% | errors wrk / ballast |');
-  console.log('|---:|---:|---:|---:|---:|---:|---|---|---|');
-  for (const line of agreementLines) console.log(line);
+  await simultaneous();
 }
