@@ -22,7 +22,13 @@ export interface AccessRecord {
 
 export interface AccessLog {
   write(record: AccessRecord): void;
+  /**
+   * Writes what is collected now, synchronously (the last resort at process exit). While an
+   * asynchronous write is still under way, what follows it can land first: prefer close().
+   */
   flush(): void;
+  /** Hands everything over and resolves once all of it is written, in order, and the file closed. */
+  close(): Promise<void>;
 }
 
 /** Anything JSON.stringify would escape: quotes, backslashes, control characters, surrogates. */
@@ -152,6 +158,7 @@ export function createAccessLog(options: { destination: string; format: 'auto' |
   const clock = createWallClock();
   let writeLine: (line: string) => void;
   let flush: () => void;
+  let handOver = (): void => {};
   if (interactive) {
     writeLine = (line) => void stream.write(line);
     flush = () => {
@@ -161,6 +168,7 @@ export function createAccessLog(options: { destination: string; format: 'auto' |
     // In buffer mode sonic-boom takes Buffers (its bundled types only declare strings).
     const batch = createLineBatch((chunk) => void (stream as unknown as { write(chunk: Buffer): boolean }).write(chunk));
     writeLine = batch.append;
+    handOver = batch.handOver;
     flush = () => {
       try {
         batch.handOver();
@@ -182,6 +190,22 @@ export function createAccessLog(options: { destination: string; format: 'auto' |
     process.once('exit', flush);
   }
 
+  // sonic-boom's end() waits for the write under way, writes the rest behind it, then closes.
+  const close = () => new Promise<void>((resolve) => {
+    try {
+      handOver();
+    } catch {
+      // already closed
+    }
+    stream.once('close', () => resolve());
+    stream.once('error', () => resolve());
+    try {
+      stream.end();
+    } catch {
+      resolve(); // already destroyed
+    }
+  });
+
   if (pretty) {
     return {
       write(r) {
@@ -190,6 +214,7 @@ export function createAccessLog(options: { destination: string; format: 'auto' |
         writeLine(`${time} w${options.workerId} ${r.method} ${r.path} ${r.status} ${r.bytes}B ${r.durationMs.toFixed(1)}ms${queue} ${r.reqId}\n`);
       },
       flush,
+      close,
     };
   }
   // pino's line format (level, time, pid, then the fields), built directly: the record has a fixed
@@ -219,5 +244,6 @@ export function createAccessLog(options: { destination: string; format: 'auto' |
       }
     },
     flush,
+    close,
   };
 }

@@ -102,7 +102,13 @@ let draining: Promise<void> | undefined;
 function drain(gracefulTimeoutMs: number): Promise<void> {
   draining ??= server.drain(gracefulTimeoutMs, confirmStoppedAccepting).then(async ({ forcedConnections }) => {
     await watchdog?.stop();
-    accessLog?.flush();
+    // Every line in order (a synchronous flush could overtake a write under way), within a bound.
+    if (accessLog) {
+      let bound: NodeJS.Timeout | undefined;
+      await Promise.race([accessLog.close(), new Promise<void>((resolve) => { bound = setTimeout(resolve, 2000); })]);
+      clearTimeout(bound);
+      accessLog.flush();
+    }
     process.exit(forcedConnections > 0 ? exitCodes.failure : exitCodes.ok);
   });
   return draining;
