@@ -61,7 +61,9 @@ import { seedData } from '../../src/lab/seed-data.ts';
 test('/ serves a random 140-character message from the SQLite database', async () => {
   const sqlitePath = join(mkdtempSync(join(tmpdir(), 'ballast-lab-db-')), 'lab.sqlite');
   await seedData({ rows: 500, sqlitePath });
-  const server = await startServe(['lab/demo-app/app.ts', '--workers', '1', '--bind', '127.0.0.1:0', '--access-log', 'off'], { env: { LAB_SQLITE_PATH: sqlitePath } });
+  // DATABASE_URL cleared: with it set (as CI sets it) the app reads PostgreSQL, whose table this
+  // test did not seed (CI failed with 'relation "messages" does not exist' on a fresh database).
+  const server = await startServe(['lab/demo-app/app.ts', '--workers', '1', '--bind', '127.0.0.1:0', '--access-log', 'off'], { env: { LAB_SQLITE_PATH: sqlitePath, DATABASE_URL: '' } });
   running.push(server);
   const bodies = await Promise.all(Array.from({ length: 5 }, async () => (await fetch(server.url)).text()));
   for (const body of bodies) assert.match(body, /^#\d+ [a-z ]+$/);

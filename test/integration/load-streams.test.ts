@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeTempDir, runBallastLoad, startLoadServer } from '../helpers/load-helpers.ts';
+import { isHostBusy, makeTempDir, noteHostLoad, runBallastLoad, startLoadServer } from '../helpers/load-helpers.ts';
 import type { RunResult } from '../../src/load/types.ts';
 
 const readResult = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as RunResult;
@@ -31,8 +31,12 @@ test('1,000 SSE streams held for 20 s: every stream counted, events per stream r
     // Events: what the server wrote is what we counted, except the tick that races the final close
     // (at most one event per open stream, written by the server after we hung up).
     assert.ok(streams.events <= stats.sse.eventsSent && stats.sse.eventsSent - streams.events <= 1500, `received ${streams.events} of ${stats.sse.eventsSent}`);
-    // 900 streams lived the whole 20 s at 5 events/s: ~100 events each.
-    assert.ok(streams.eventsPerStream.p50 >= 97 && streams.eventsPerStream.p50 <= 101, `p50 events per stream ${streams.eventsPerStream.p50}`);
+    // 900 streams lived the whole 20 s at 5 events/s: ~100 events each. On a busy host the server's
+    // own 200 ms ticks run late (it sends fewer events: CI saw connect p99 1.4 s, gap p99 327 ms,
+    // p50 92), so there the count is only checked against what the server sent (above) and loosely.
+    const minEventsP50 = isHostBusy() ? 85 : 97;
+    if (minEventsP50 < 97) noteHostLoad(`p50 events per stream checked >= ${minEventsP50}, not >= 97`);
+    assert.ok(streams.eventsPerStream.p50 >= minEventsP50 && streams.eventsPerStream.p50 <= 101, `p50 events per stream ${streams.eventsPerStream.p50}`);
     assert.ok(streams.eventsPerStream.max <= 101);
     assert.ok(streams.gapMs.p50 > 190 && streams.gapMs.p50 < 215, `gap p50 ${streams.gapMs.p50} ms`);
     assert.ok(streams.firstEventMs.p50 <= streams.connectMs.p50 + 250, 'the first event arrives within one tick of the connection');
