@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cliPath, makeTempDir, runBallastLoad, startLoadServer } from '../helpers/load-helpers.ts';
+import { cliPath, isHostBusy, makeTempDir, noteHostLoad, runBallastLoad, startLoadServer } from '../helpers/load-helpers.ts';
 import { loadSettings } from '../../src/load/settings.ts';
 import { flagOf } from '../../src/config/schema.ts';
 import { decodeHistogram } from '../../src/load/histogram.ts';
@@ -166,7 +166,11 @@ test('--threads 2 splits the rate between two generator threads and merges their
     const result = readResult(json);
     assert.equal(result.summary.requests, 1200);
     assert.equal(result.generator[0].threads, 2);
-    for (const point of result.series) assert.ok(Math.abs(point.requests - 400) <= 4, `second ${point.t}: ${point.requests}`);
+    // Every request is counted (above); per second within 1%, or 10% on a busy host, where a
+    // generator stall moves arrivals across a second boundary (CI, 13% steal: 375 in one second).
+    const tolerance = isHostBusy() ? 40 : 4;
+    if (tolerance > 4) noteHostLoad('per-second counts checked within 10%, not 1%');
+    for (const point of result.series) assert.ok(Math.abs(point.requests - 400) <= tolerance, `second ${point.t}: ${point.requests}`);
   } finally {
     await server.stop();
   }
