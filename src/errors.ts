@@ -55,6 +55,11 @@ export function createError(code: ErrorCode, message?: string, cause?: unknown):
   return new BallastError(code, message, cause === undefined ? undefined : { cause });
 }
 
+/** The HTTP status a code is answered with (0: never answered to a client), without building an error. */
+export function statusOf(code: ErrorCode): number {
+  return catalogue[code].status;
+}
+
 export function defaultMessage(code: ErrorCode): string {
   return catalogue[code].message;
 }

@@ -11,7 +11,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Profiler } from '../introspection/profiler.ts';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.ts';
-import { BallastError, createError, defaultMessage, type ErrorCode } from '../errors.ts';
+import { BallastError, createError, defaultMessage, statusOf, type ErrorCode } from '../errors.ts';
 import type { ServeSettings } from '../config/settings.ts';
 import type { BindAddress } from '../config/parse.ts';
 import type { LoadedApp, RequestContext } from './app-loader.ts';
@@ -167,8 +167,16 @@ function isRequestLineOverflow(rawPacket: unknown, limit: number): boolean {
   return lineEnd === -1 || lineEnd > limit;
 }
 
-function errorBody(code: ErrorCode, status: number): string {
-  return `${status} ${defaultMessage(code)} (${code})\n`;
+const errorBodies = new Map<ErrorCode, { body: string; length: number }>();
+/** The plain-text body answered for an error code (built once per code: a refused request under overload costs only its write). */
+function errorBody(code: ErrorCode): { body: string; length: number } {
+  let cached = errorBodies.get(code);
+  if (!cached) {
+    const body = `${statusOf(code)} ${defaultMessage(code)} (${code})\n`;
+    cached = { body, length: Buffer.byteLength(body) };
+    errorBodies.set(code, cached);
+  }
+  return cached;
 }
 
 export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
@@ -254,12 +262,11 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
       res.destroy();
       return;
     }
-    const status = createError(code).status;
-    const body = errorBody(code, status);
+    const { body, length } = errorBody(code);
     if (closeConnection) res.shouldKeepAlive = false;
-    res.writeHead(status, {
+    res.writeHead(statusOf(code), {
       'content-type': 'text/plain; charset=utf-8',
-      'content-length': Buffer.byteLength(body),
+      'content-length': length,
       'x-ballast-error': code,
     });
     res.end(body);
@@ -617,11 +624,10 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
       socket.destroy();
       return;
     }
-    const status = createError(code).status;
-    const body = errorBody(code, status);
+    const { body, length } = errorBody(code);
     socket.end(
-      `HTTP/1.1 ${status} ${defaultMessage(code)}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nx-ballast-error: ${code}\r\n\r\n${body}`,
+      `HTTP/1.1 ${statusOf(code)} ${defaultMessage(code)}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+        `Content-Length: ${length}\r\nx-ballast-error: ${code}\r\n\r\n${body}`,
     );
   }
 
