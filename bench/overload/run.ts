@@ -5,8 +5,9 @@
 //                              [--trace] [--json out.json] [--quick] [--ballast path/to/bin/ballast.js]
 //                              [--compare path/to/other/bin/ballast.js]
 //
-// 1. Capacity: an open-model load at stepped rates against one fresh server (ballast static by
-//    default); capacity = the highest rate whose 2xx p99 < 100 ms with no error of any kind.
+// 1. Capacity: an open-model load at stepped rates, each step against a fresh, warmed-up server
+//    (ballast static by default); capacity = the highest rate whose 2xx p99 < 100 ms with no error
+//    of any kind (a failed step is tried once more).
 // 2. Overload: for each multiple (1x, 2x, 3x, 5x capacity), every contender in turn (the order
 //    rotates per multiple), each started fresh, warmed up (2 s at 0.5x capacity, unrecorded), then
 //    loaded for --duration, stopped (by its process group), and the machine left alone for
@@ -535,44 +536,43 @@ async function withServer<T>(contender: Contender, env: NodeJS.ProcessEnv, fn: (
 
 async function findCapacity(env: NodeJS.ProcessEnv): Promise<number> {
   const theoretical = Math.round((2 * 1000) / workMs);
-  console.error(`capacity: stepping an open-model rate against fresh ${capacityServer!.id}; ${stepMs / 1000} s per step; theoretical ceiling ${theoretical} req/s (2 workers x ${workMs} ms, if the generator took no CPU)`);
-  return withServer(capacityServer!, env, async (port) => {
+  console.error(`capacity: stepping an open-model rate, a fresh ${capacityServer!.id} per ${stepMs / 1000} s step; theoretical ceiling ${theoretical} req/s (2 workers x ${workMs} ms, if the generator took no CPU)`);
+  // A failed step is repeated once: other work on a shared machine can only make a step worse,
+  // never better, so the better of two tries is the server's. Every try gets a fresh, warmed-up
+  // server: a server that fell behind in the last step can stay behind (its clients time out,
+  // and the requests they abandoned are still served), which failed every later step of a run.
+  const step = async (rate: number): Promise<boolean> => (await tryStep(rate)) || (await tryStep(rate));
+  const tryStep = (rate: number): Promise<boolean> => withServer(capacityServer!, env, async (port) => {
     await openLoad(port, Math.round(theoretical * 0.25), warmupMs);
-    // A failed step is repeated once: other work on a shared machine can only make a step worse,
-    // never better, so the better of two tries is the server's.
-    const step = async (rate: number): Promise<boolean> => (await tryStep(rate)) || (await tryStep(rate));
-    const tryStep = async (rate: number): Promise<boolean> => {
-      const r = await openLoad(port, rate, stepMs);
-      const s = summarise(r);
-      const errors = r.sent - r.ok;
-      const pass = errors === 0 && s.p99 < 100;
-      capacitySteps.push({ rate, okPerSecond: s.goodput, p99: s.p99, errors, pass });
-      console.error(`  ${String(rate).padStart(5)} req/s: 2xx ${s.goodput.toFixed(0)}/s, 2xx p50 ${s.p50.toFixed(1)} ms p99 ${s.p99.toFixed(1)} ms, non-2xx/errors ${errors}, generator lag p99 ${r.generator.lagP99Ms.toFixed(1)} ms -> ${pass ? 'pass' : 'FAIL'}`);
-      await sleep(opts.quick ? 500 : 2000); // let the backlog drain
-      return pass;
-    };
-    let good = 0;
-    let bad = 0;
-    for (let rate = Math.round(theoretical * 0.25 / 10) * 10; rate <= theoretical * 1.5; rate += Math.round(theoretical / 8 / 10) * 10) {
+    const r = await openLoad(port, rate, stepMs);
+    const s = summarise(r);
+    const errors = r.sent - r.ok;
+    const pass = errors === 0 && s.p99 < 100;
+    capacitySteps.push({ rate, okPerSecond: s.goodput, p99: s.p99, errors, pass });
+    console.error(`  ${String(rate).padStart(5)} req/s: 2xx ${s.goodput.toFixed(0)}/s, 2xx p50 ${s.p50.toFixed(1)} ms p99 ${s.p99.toFixed(1)} ms, non-2xx/errors ${errors}, generator lag p99 ${r.generator.lagP99Ms.toFixed(1)} ms -> ${pass ? 'pass' : 'FAIL'}`);
+    return pass;
+  }).finally(() => sleep(opts.quick ? 500 : 1000));
+  let good = 0;
+  let bad = 0;
+  for (let rate = Math.round(theoretical * 0.25 / 10) * 10; rate <= theoretical * 1.5; rate += Math.round(theoretical / 8 / 10) * 10) {
+    if (await step(rate)) good = rate;
+    else { bad = rate; break; }
+  }
+  if (!good) {
+    // Even the first step failed (a busy machine): step down instead.
+    for (let rate = Math.round(bad / 2); rate >= 10 && !good; rate = Math.round(rate / 2)) {
       if (await step(rate)) good = rate;
-      else { bad = rate; break; }
+      else bad = rate;
     }
-    if (!good) {
-      // Even the first step failed (a busy machine): step down instead.
-      for (let rate = Math.round(bad / 2); rate >= 10 && !good; rate = Math.round(rate / 2)) {
-        if (await step(rate)) good = rate;
-        else bad = rate;
-      }
-    }
-    if (!bad) return good;
-    for (let i = 0; i < (opts.quick ? 0 : 2); i++) {
-      const mid = Math.round((good + bad) / 2);
-      if (mid === good || mid === bad) break;
-      if (await step(mid)) good = mid;
-      else bad = mid;
-    }
-    return good;
-  });
+  }
+  if (!bad) return good;
+  for (let i = 0; i < (opts.quick ? 0 : 2); i++) {
+    const mid = Math.round((good + bad) / 2);
+    if (mid === good || mid === bad) break;
+    if (await step(mid)) good = mid;
+    else bad = mid;
+  }
+  return good;
 }
 
 async function main(): Promise<void> {
@@ -665,7 +665,7 @@ function report(): string {
   lines.push(`ballast: ${environment.ballast}. Work: ${spinIters} xorshift iterations per request (~${workMs} ms of CPU, calibrated at start). Load average before: ${environment.loadavgBefore}, after: ${environment.loadavgAfter}.`);
   if (capacitySteps.length) {
     lines.push('');
-    lines.push(`Capacity (against fresh ${capacityServer!.id}, ${stepMs / 1000} s per step): ${capacitySteps.map((s) => `${s.rate} → ${s.pass ? 'pass' : 'fail'} (2xx p99 ${fmt(s.p99)} ms${s.errors ? `, ${s.errors} non-2xx/errors` : ''})`).join('; ')}. **Capacity = ${capacity} req/s.**`);
+    lines.push(`Capacity (${capacityServer!.id}, a fresh server per ${stepMs / 1000} s step): ${capacitySteps.map((s) => `${s.rate} → ${s.pass ? 'pass' : 'fail'} (2xx p99 ${fmt(s.p99)} ms${s.errors ? `, ${s.errors} non-2xx/errors` : ''})`).join('; ')}. **Capacity = ${capacity} req/s.**`);
   } else {
     lines.push('', `Capacity given on the command line: ${capacity} req/s.`);
   }
