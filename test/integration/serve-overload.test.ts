@@ -136,6 +136,8 @@ test('a stream route holds 5,000 SSE connections on one worker while /hello keep
   const port = Number(new URL(server.url).port);
   // This machine's own p99 for /hello, before any stream: on a loaded host the 50 ms budget is
   // judged against it (and the test says so), since no server can beat its host's scheduler.
+  // A warm-up first: a fresh worker's first requests (JIT, new connections) read 100+ ms at p99.
+  await runSteadyLoad({ url: server.url, path: '/hello', ratePerSecond: 200, durationMs: 1000, connections: 20 });
   const baseline = await runSteadyLoad({ url: server.url, path: '/hello', ratePerSecond: 200, durationMs: 2000, connections: 20 });
   const baselineP99 = percentile(baseline.latenciesMs, 99);
   const budgetMs = baselineP99 < 20 ? 50 : baselineP99 + 50;
@@ -159,6 +161,7 @@ test('a stream route holds 5,000 SSE connections on one worker while /hello keep
     assert.deepEqual(result.errors, []);
     assert.deepEqual(result.statusCounts, { 200: 1000 });
     const p99 = percentile(result.latenciesMs, 99);
+    t.diagnostic(`/hello p99 ${p99.toFixed(1)} ms with 5,000 open streams (no streams: ${baselineP99.toFixed(1)} ms; budget ${budgetMs.toFixed(1)} ms)`);
     assert.ok(p99 < budgetMs, `/hello p99 ${p99.toFixed(1)} ms with 5,000 open streams (no streams: ${baselineP99.toFixed(1)} ms)`);
     assert.ok(ticks >= 5000 * 3, `streams kept receiving events: ${ticks} ticks`);
     assert.ok(sockets.every((s) => !s.destroyed));
