@@ -6,7 +6,7 @@
 //      request from its actual send, so its percentiles are compared with ballast's service time
 //      (also from the actual send) and, separately, with ballast's latency from the intended send
 //      (which adds schedule lag).
-// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous]
+// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous] [--start at|alternate]
 // --mode all (the default): each tool runs alone (sequentially) against a fresh server; the server
 // and the generator share the machine's cores, as they do in most single-host load tests. With
 // --rounds N the tools take turns N times and the run with the median throughput of each is
@@ -18,7 +18,9 @@
 // noise floor comes from the same setup with two paced wrk instances at R/2 each (how much wrk
 // disagrees with itself at the same moment), and from wrk's own spread over the rounds. Each round
 // runs both pairs, each against a fresh server; which pair goes first alternates every two rounds,
-// and which tool of the ballast/wrk pair starts first alternates every round.
+// and which tool of the ballast/wrk pair starts first alternates every round. The last table
+// merges every round's samples into one histogram per tool (wrk's done() prints its whole
+// histogram), so its percentiles rest on all the rounds rather than on one round's slowest 1%.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -31,7 +33,7 @@ import { parseArgs } from 'node:util';
 import { addEncoded, type Histogram } from '../../src/load/histogram.ts';
 import type { RunResult } from '../../src/load/types.ts';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '1' }, markdown: { type: 'boolean', default: false }, mode: { type: 'string', default: 'all' } } });
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '1' }, markdown: { type: 'boolean', default: false }, mode: { type: 'string', default: 'all' }, start: { type: 'string', default: 'at' } } });
 if (values.mode !== 'all' && values.mode !== 'simultaneous') throw new Error(`--mode must be all or simultaneous, not ${values.mode}`);
 const rounds = Number(values.rounds);
 const seconds = Number(values.duration);
@@ -147,11 +149,39 @@ function done(summary, latency, requests)
   io.write(string.format('WRK_JSON {"requests":%d,"durationUs":%d,"errors":%d,"p50":%d,"p75":%d,"p90":%d,"p99":%d}\\n',
     summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
     latency:percentile(50), latency:percentile(75), latency:percentile(90), latency:percentile(99)))
+  -- wrk's whole latency histogram (per microsecond) as "value:count" pairs, so rounds can be
+  -- merged exactly: #latency is the number of distinct values, latency(i) the i-th and its count.
+  local parts = {}
+  for i = 1, #latency do
+    local v, c = latency(i)
+    parts[#parts + 1] = string.format('%d:%d', v, c)
+  end
+  io.write('WRK_HIST ' .. table.concat(parts, ',') .. '\\n')
 end
 `);
 
-/** startEpochMs: wall clock (ms) of wrk's first request, from its Lua state. */
-interface PacedRun { rps: number; errors: number; quantiles: Quantiles; startEpochMs: number }
+/** startEpochMs: wall clock (ms) of wrk's first request, from its Lua state. histogram: µs → count. */
+interface PacedRun { rps: number; errors: number; quantiles: Quantiles; startEpochMs: number; histogram: Map<number, number> }
+
+/** wrk's percentile of a µs → count histogram, as wrk computes it (stats_percentile), in ms. */
+function wrkPercentile(histogram: Map<number, number>, percentile: number): number {
+  const values = [...histogram.keys()].sort((a, b) => a - b);
+  let total = 0;
+  for (const value of values) total += histogram.get(value)!;
+  const rank = Math.round((percentile / 100) * total + 0.5);
+  let seen = 0;
+  for (const value of values) {
+    seen += histogram.get(value)!;
+    if (seen >= rank) return value / 1000;
+  }
+  return values.length > 0 ? values[values.length - 1] / 1000 : 0;
+}
+
+function mergeCounts(histograms: Array<Map<number, number>>): Map<number, number> {
+  const merged = new Map<number, number>();
+  for (const histogram of histograms) for (const [value, count] of histogram) merged.set(value, (merged.get(value) ?? 0) + count);
+  return merged;
+}
 
 async function wrkPaced(url: string, pacedConnections = connections, pacedRate = rate): Promise<PacedRun> {
   const out = await runAsync('wrk', ['-t', '1', '-c', String(pacedConnections), '-d', `${seconds}s`, '-s', paceScript, url, '--', String(pacedRate)]);
@@ -160,7 +190,12 @@ async function wrkPaced(url: string, pacedConnections = connections, pacedRate =
   const data = JSON.parse(line[1]) as { requests: number; durationUs: number; errors: number } & Record<(typeof quantileKeys)[number], number>;
   const start = /WRK_START ([\d.]+)/.exec(out);
   const quantiles = { p50: data.p50 / 1000, p75: data.p75 / 1000, p90: data.p90 / 1000, p99: data.p99 / 1000 };
-  return { rps: Math.round((data.requests / (data.durationUs / 1e6)) * 10) / 10, errors: data.errors, quantiles, startEpochMs: start ? Number(start[1]) : Number.NaN };
+  const histogram = new Map<number, number>();
+  for (const pair of (/WRK_HIST (.*)/.exec(out)?.[1] ?? '').split(',')) {
+    const [value, count] = pair.split(':').map(Number);
+    if (count > 0) histogram.set(value, count);
+  }
+  return { rps: Math.round((data.requests / (data.durationUs / 1e6)) * 10) / 10, errors: data.errors, quantiles, startEpochMs: start ? Number(start[1]) : Number.NaN, histogram };
 }
 
 function autocannon(url: string, extra: string[], mode: string): void {
@@ -257,7 +292,14 @@ interface SimultaneousRound {
   /** Two paced wrk instances at R/2 each, together: the noise floor. */
   wrkA: PacedRun;
   wrkB: PacedRun;
+  /** ballast's per-second service-time histograms (encoded), to merge the rounds exactly. */
+  serviceEncoded: string[];
 }
+
+/** --start at: ballast's --start-at is this long after its spawn (Node start-up and warm-up take 0.3-1 s). */
+const startLeadMs = 2000;
+/** wrk is spawned this long before the common start: its own start-up to the first request. */
+const wrkSpawnLeadMs = 3;
 
 async function simultaneous(): Promise<void> {
   if (!hasWrk) throw new Error('--mode simultaneous needs wrk');
@@ -273,15 +315,26 @@ async function simultaneous(): Promise<void> {
     // is due (from the start-ups measured so far). Either way the two windows overlap to within
     // a few tens of ms (the start offset column), and whichever tool joins second alternates:
     // two wrks started together showed the one started second with the longer p99 more often.
-    const wrkFirst = round % 2 === 1 && startups.length > 0;
+    //
+    // --start at (the default) instead starts both at one wall-clock moment: ballast warms up and
+    // waits for its --start-at; wrk is spawned just before it (its start-up takes a few ms). In
+    // the alternating runs (7, 8) the tool that joined second read the higher p99 in most rounds,
+    // so neither tool joins the other here.
+    const atOnce = values.start !== 'alternate';
+    const wrkFirst = !atOnce && round % 2 === 1 && startups.length > 0;
     const pair = () => withServer(async (url, port) => {
       const json = join(tmp, `simultaneous-${round}.json`);
       const spawnedAt = performance.timeOrigin + performance.now();
       let pid = 0;
-      const ballastRun = runAsync(process.execPath, [join(root, 'bin/ballast.js'), 'load', url, '--rate', String(half), '--connections', String(halfConnections), '--duration', `${seconds}s`, '--no-progress', '--json', json], (spawned) => (pid = spawned));
+      const startAt = Math.round(spawnedAt) + startLeadMs;
+      const ballastRun = runAsync(process.execPath, [join(root, 'bin/ballast.js'), 'load', url, '--rate', String(half), '--connections', String(halfConnections), '--duration', `${seconds}s`, '--no-progress', '--json', json, ...(atOnce ? ['--start-at', String(startAt)] : [])], (spawned) => (pid = spawned));
       let wrkRun: Promise<PacedRun>;
       let ballastStart: number;
-      if (wrkFirst) {
+      if (atOnce) {
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, startAt - wrkSpawnLeadMs - (performance.timeOrigin + performance.now()))));
+        wrkRun = wrkPaced(url, halfConnections, half);
+        ballastStart = startAt;
+      } else if (wrkFirst) {
         const startup = [...startups].sort((a, b) => a - b)[Math.floor((startups.length - 1) / 2)];
         await new Promise((resolve) => setTimeout(resolve, Math.max(0, startup - 25)));
         wrkRun = wrkPaced(url, halfConnections, half);
@@ -309,6 +362,7 @@ async function simultaneous(): Promise<void> {
       round: round + 1, wrk: paced, ballastRps: result.summary.requestsPerSecond, ballastErrors: result.summary.errors,
       service: quantilesOf(result, 'service'), latency: quantilesOf(result, 'latency'), offsetMs: paced.startEpochMs - ballastStart,
       generatorVerdict: result.generator[0].verdict, wrkFirst, wrkA: wrks[0], wrkB: wrks[1],
+      serviceEncoded: result.groups[0].intervals.map((interval) => interval.histograms.service).filter((encoded): encoded is string => typeof encoded === 'string'),
     });
     process.stderr.write(`round ${round + 1} of ${rounds} done\n`);
   }
@@ -318,13 +372,13 @@ async function simultaneous(): Promise<void> {
   const count = (n: number) => Math.round(n).toLocaleString('en-US');
   console.log(`${hostLine()}, mode simultaneous: ${seconds} s per pair, ${rounds} round(s), ${count(half)} req/s and ${halfConnections} connections per tool (${count(rate)} req/s in all)\n`);
 
-  console.log(`wrk paced and ballast's open model at the same time, each at ${count(half)} req/s against one server: wrk / ballast service time (from the actual send) / ballast latency (from the intended send), ms; "first": the tool that started first; "start offset": wrk's first request minus ballast's first connection; "service − wrk" is ballast's service time relative to wrk, per percentile.\n`);
+  console.log(`wrk paced and ballast's open model at the same time, each at ${count(half)} req/s against one server: wrk / ballast service time (from the actual send) / ballast latency (from the intended send), ms; ${values.start !== 'alternate' ? '"first": together = both started at one --start-at moment; "start offset": wrk\'s first request minus that moment' : '"first": the tool that started first; "start offset": wrk\'s first request minus ballast\'s first connection'}; "service − wrk" is ballast's service time relative to wrk, per percentile.\n`);
   console.log('| round | first | req/s wrk / ballast | start offset ms | p50 | p75 | p90 | p99 | service − wrk p50 / p75 / p90 / p99 | errors wrk / ballast | ballast verdict |');
   console.log('|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|');
   for (const item of results) {
     const cells = quantileKeys.map((key) => `${fmt(item.wrk.quantiles[key])} / ${fmt(item.service[key])} / ${fmt(item.latency[key])}`);
     const diffs = quantileKeys.map((key) => signed(pct(item.service[key], item.wrk.quantiles[key]))).join(' / ');
-    console.log(`| ${item.round} | ${item.wrkFirst ? 'wrk' : 'ballast'} | ${count(item.wrk.rps)} / ${count(item.ballastRps)} | ${item.offsetMs.toFixed(1)} | ${cells.join(' | ')} | ${diffs} | ${item.wrk.errors} / ${item.ballastErrors} | ${item.generatorVerdict} |`);
+    console.log(`| ${item.round} | ${values.start !== 'alternate' ? 'together' : item.wrkFirst ? 'wrk' : 'ballast'} | ${count(item.wrk.rps)} / ${count(item.ballastRps)} | ${item.offsetMs.toFixed(1)} | ${cells.join(' | ')} | ${diffs} | ${item.wrk.errors} / ${item.ballastErrors} | ${item.generatorVerdict} |`);
   }
 
   console.log(`\nNoise floor: two paced wrk instances at the same time, each at ${count(half)} req/s against one server: wrk A / wrk B, ms (B is spawned right after A); "start offset": B's first request minus A's; "B − A" is B relative to A.\n`);
@@ -360,6 +414,27 @@ async function simultaneous(): Promise<void> {
     const us = (value: number) => `${value >= 0 ? '+' : '−'}${Math.abs(Math.round(value))} µs`;
     const spreads = `${spread(results.map((item) => item.wrk.quantiles[key])).toFixed(1)}% / ${spread(results.map((item) => item.wrkA.quantiles[key])).toFixed(1)}%`;
     console.log(`| ${key} | ${signed(median(ballastDiffs))} (${us(ballastUs)}) | ${maxAbs(ballastDiffs).toFixed(1)}% | ${within} of ${results.length} rounds | ${signed(median(wrkDiffs))} (${us(wrkUs)}) | ${maxAbs(wrkDiffs).toFixed(1)}% | ${spreads} | larger in ${beyond} of ${results.length} rounds; max ${maxAbs(ballastDiffs) > maxAbs(wrkDiffs) ? 'above' : 'within'} wrk's |`);
+  }
+
+  // Every round's samples together: a p99 of one 8 s round rests on its ~200 slowest requests,
+  // which a single host stall can supply; over all rounds it rests on the slowest 1% of them all.
+  // wrk's histograms (per µs) and ballast's (HDR, per second) both merge exactly.
+  let service: Histogram | undefined;
+  for (const item of results) for (const encoded of item.serviceEncoded) service = addEncoded(service, encoded);
+  const mergedWrk = mergeCounts(results.map((item) => item.wrk.histogram));
+  const mergedA = mergeCounts(results.map((item) => item.wrkA.histogram));
+  const mergedB = mergeCounts(results.map((item) => item.wrkB.histogram));
+  const samples = (histogram: Map<number, number>) => [...histogram.values()].reduce((sum, count) => sum + count, 0);
+  console.log(`\nAll ${results.length} rounds merged (every sample of every round in one histogram per tool; ${count(samples(mergedWrk))} wrk samples beside ${count(service ? service.totalCount : 0)} of ballast's; wrk A ${count(samples(mergedA))}, wrk B ${count(samples(mergedB))}), ms:\n`);
+  console.log('| percentile | wrk (beside ballast) | ballast service time | ballast − wrk | within 10%? | wrk A | wrk B | wrk B − wrk A |');
+  console.log('|---|---:|---:|---:|---|---:|---:|---:|');
+  for (const key of quantileKeys) {
+    const percentile = Number(key.slice(1));
+    const w = wrkPercentile(mergedWrk, percentile);
+    const b = service ? Math.round(service.getValueAtPercentile(percentile)) / 1000 : Number.NaN;
+    const a = wrkPercentile(mergedA, percentile);
+    const bb = wrkPercentile(mergedB, percentile);
+    console.log(`| ${key} | ${fmt(w)} | ${fmt(b)} | ${signed(pct(b, w))} | ${Math.abs(pct(b, w)) <= 10 ? 'yes' : 'no'} | ${fmt(a)} | ${fmt(bb)} | ${signed(pct(bb, a))} |`);
   }
 }
 if (values.mode === 'all') {

@@ -106,7 +106,18 @@ export async function parseLoadCommand(argv: readonly string[], env: NodeJS.Proc
     if (longest > 0) durationMs = longest;
   }
   for (const group of groups) if (group.holdMs === 0) group.holdMs = durationMs;
-  return { run: { durationMs, gracefulStopMs: settings.gracefulStop, threads: settings.threads, groups }, settings, sources: resolved.sources, planFile };
+  const startEpochMs = parseStartAt(settings.startAt);
+  return { run: { durationMs, gracefulStopMs: settings.gracefulStop, threads: settings.threads, groups, ...(startEpochMs === undefined ? {} : { startEpochMs }) }, settings, sources: resolved.sources, planFile };
+}
+
+/** --start-at: ISO 8601 or epoch milliseconds; '' is "at once". A time already past is refused here (and again after the warm-up). */
+export function parseStartAt(text: string, now = Date.now()): number | undefined {
+  const trimmed = text.trim();
+  if (trimmed === '') return undefined;
+  const at = /^\d+(\.\d+)?$/.test(trimmed) ? Number(trimmed) : /^\d{4}-\d\d-\d\dT/.test(trimmed) ? Date.parse(trimmed) : Number.NaN;
+  if (!Number.isFinite(at)) throw createError('BALLAST_ERR_INVALID_SETTING', `--start-at: expected an ISO 8601 time (e.g. 2026-12-01T12:00:00.000Z) or Unix epoch milliseconds, got \`${text}\``);
+  if (at <= now) throw createError('BALLAST_ERR_INVALID_SETTING', `--start-at: ${new Date(at).toISOString()} is ${Math.round(now - at)} ms in the past`);
+  return at;
 }
 
 function buildGroupFromPlan(raw: unknown, index: number, base: LoadSettings, planFile: string): GroupSpec {

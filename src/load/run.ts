@@ -17,8 +17,9 @@ export interface RunOptions {
 }
 
 export async function runLoadTest(run: RunSpec, options: RunOptions = {}): Promise<RunResult> {
-  const startedAt = new Date().toISOString();
-  const startMs = performance.now();
+  // With --start-at the run starts at that moment (the generator warms up and waits before it).
+  const startedAt = new Date(run.startEpochMs ?? Date.now()).toISOString();
+  const startMs = run.startEpochMs !== undefined ? run.startEpochMs - performance.timeOrigin : performance.now();
   const intervals = new Map<string, IntervalData[]>(run.groups.map((group) => [group.name, []]));
   const progress = options.progress ? new ProgressLine(options.progress, run.durationMs, run.groups.length * run.threads) : undefined;
   const threaded = runThreads(run, (group, interval) => {
@@ -29,7 +30,7 @@ export async function runLoadTest(run: RunSpec, options: RunOptions = {}): Promi
   const onAbort = () => {
     // Includes the ~0.1 s warm-up before the clock started: rates of an interrupted run are a
     // hair low, never high.
-    durationMs = Math.max(1, Math.min(run.durationMs, Math.round(performance.now() - startMs)));
+    durationMs = Math.max(1, Math.min(run.durationMs, Math.round(performance.now() - Math.min(startMs, performance.now()))));
     threaded.stop();
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });

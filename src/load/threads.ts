@@ -7,6 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import { runEngine, type EngineRun } from './engine/index.ts';
 import { warmUpTransport } from './engine/transport.ts';
+import { createError } from '../errors.ts';
 import { SelfMonitor, type ThreadUsage } from './self-monitor.ts';
 import type { IntervalData, RunSpec } from './types.ts';
 
@@ -30,6 +31,17 @@ export interface ThreadedRun {
 /** Lead time between "go" and the first request, so every thread starts on the same schedule. */
 const startLeadMs = 50;
 
+/**
+ * When the load starts (epoch ms): --start-at if given, else `soonest`. A --start-at that the
+ * warm-up has already overrun is refused rather than started late: the point of it is that several
+ * generators share one schedule.
+ */
+function startTime(run: RunSpec, soonest: number): number {
+  if (run.startEpochMs === undefined) return soonest;
+  if (run.startEpochMs < soonest) throw createError('BALLAST_ERR_INVALID_SETTING', `--start-at: ${new Date(run.startEpochMs).toISOString()} passed ${Math.round(soonest - run.startEpochMs)} ms before the generator was ready (warm-up included); give a later time`);
+  return run.startEpochMs;
+}
+
 export function runThreads(run: RunSpec, emit: (group: string, interval: IntervalData) => void): ThreadedRun {
   if (run.threads <= 1) {
     let engine: EngineRun | undefined;
@@ -38,7 +50,7 @@ export function runThreads(run: RunSpec, emit: (group: string, interval: Interva
       await warmUpTransport();
       const monitor = new SelfMonitor();
       monitor.start();
-      engine = runEngine(run, 0, 1, performance.now() + 1, emit);
+      engine = runEngine(run, 0, 1, startTime(run, performance.timeOrigin + performance.now() + 1) - performance.timeOrigin, emit);
       if (isStopRequested) engine.stop();
       await engine.done;
       return [monitor.stop()];
@@ -64,7 +76,14 @@ export function runThreads(run: RunSpec, emit: (group: string, interval: Interva
         switch (message.type) {
           case 'ready':
             if (++ready === run.threads) {
-              const startEpochMs = performance.timeOrigin + performance.now() + startLeadMs;
+              let startEpochMs: number;
+              try {
+                startEpochMs = startTime(run, performance.timeOrigin + performance.now() + startLeadMs);
+              } catch (error) {
+                for (const each of workers) void each.terminate();
+                reject(error);
+                return;
+              }
               for (const each of workers) each.postMessage({ type: 'start', startEpochMs });
               if (isStopRequested) for (const each of workers) each.postMessage({ type: 'stop' });
             }

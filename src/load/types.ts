@@ -55,6 +55,8 @@ export interface RunSpec {
   gracefulStopMs: number;
   threads: number;
   groups: GroupSpec[];
+  /** Wall-clock start (epoch ms, --start-at); undefined: as soon as the generator is warm. */
+  startEpochMs?: number;
 }
 
 /** Outcome kinds that are not an HTTP status. */

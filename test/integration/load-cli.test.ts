@@ -30,6 +30,8 @@ test('invalid options exit with 2 and name the option, what was expected and wha
     [['http://127.0.0.1:1/', '--transport', 'raw', '-H', 'connection: close'], /expected `transport` \(--transport\) to be `auto` or `undici` for GET http:\/\/127\.0\.0\.1:1\/.*header `connection`.*got `raw`/],
     [['https://127.0.0.1:1/', '--transport', 'raw'], /expected `transport` \(--transport\).*https URLs go through undici.*got `raw`/],
     [['http://127.0.0.1:1/', '--transport', 'raw', '--streams', '2'], /expected `transport` \(--transport\) to be `auto` or `undici` for SSE streams/],
+    [['http://127.0.0.1:1/', '--start-at', 'tomorrow'], /--start-at: expected an ISO 8601 time .* or Unix epoch milliseconds, got `tomorrow`/],
+    [['http://127.0.0.1:1/', '--start-at', '2020-01-01T00:00:00Z'], /--start-at: 2020-01-01T00:00:00\.000Z is \d+ ms in the past/],
   ];
   for (const [args, message] of cases) {
     const run = await runBallastLoad(args);
@@ -129,11 +131,15 @@ test('merge of two runs from separate processes equals one run over the union of
   try {
     const dir = makeTempDir();
     const [a, b] = [join(dir, 'a.json'), join(dir, 'b.json')];
+    // Both processes warm up, then start on the same wall-clock millisecond (--start-at), so
+    // their seconds line up.
+    const startAt = Date.now() + 4000;
     const runs = await Promise.all([
-      runBallastLoad([`${server.url}/bimodal`, '--rate', '150', '--duration', '3s', '--json', a]),
-      runBallastLoad([`${server.url}/bimodal`, '--rate', '100', '--arrival', 'poisson', '--duration', '3s', '--json', b]),
+      runBallastLoad([`${server.url}/bimodal`, '--rate', '150', '--duration', '3s', '--start-at', String(startAt), '--json', a]),
+      runBallastLoad([`${server.url}/bimodal`, '--rate', '100', '--arrival', 'poisson', '--duration', '3s', '--start-at', new Date(startAt).toISOString(), '--json', b]),
     ]);
     for (const run of runs) assert.equal(run.code, 0, run.stderr);
+    for (const path of [a, b]) assert.equal(readResult(path).startedAt, new Date(startAt).toISOString());
     const merged = join(dir, 'merged.json');
     const merge = await runBallastLoad(['merge', a, b, '--json', merged, '--threshold', 'p50<1s']);
     assert.equal(merge.code, 0, merge.stderr);
