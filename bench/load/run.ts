@@ -6,11 +6,13 @@
 //      request from its actual send, so its percentiles are compared with ballast's service time
 //      (also from the actual send) and, separately, with ballast's latency from the intended send
 //      (which adds schedule lag).
-// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous] [--start at|alternate]
+// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous|sequential] [--start at|alternate]
 // --mode all (the default): each tool runs alone (sequentially) against a fresh server; the server
 // and the generator share the machine's cores, as they do in most single-host load tests. With
 // --rounds N the tools take turns N times and the run with the median throughput of each is
 // reported, which keeps a noisy neighbour from deciding the ranking.
+// --mode sequential: latency at a fixed rate only, each tool alone in turns (ballast, wrk, wrk
+// again as wrk's own noise floor), every tool's samples merged over the rounds.
 // --mode simultaneous: latency at a fixed rate only, with both tools running AT THE SAME TIME
 // against one server, so a host stall lands in both: paced wrk at R/2 (half the connections) and
 // `ballast load --rate R/2` (open model, the other half). wrk's percentiles are compared with
@@ -34,7 +36,7 @@ import { addEncoded, type Histogram } from '../../src/load/histogram.ts';
 import type { RunResult } from '../../src/load/types.ts';
 
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '1' }, markdown: { type: 'boolean', default: false }, mode: { type: 'string', default: 'all' }, start: { type: 'string', default: 'at' } } });
-if (values.mode !== 'all' && values.mode !== 'simultaneous') throw new Error(`--mode must be all or simultaneous, not ${values.mode}`);
+if (!['all', 'simultaneous', 'sequential'].includes(values.mode)) throw new Error(`--mode must be all, simultaneous or sequential, not ${values.mode}`);
 const rounds = Number(values.rounds);
 const seconds = Number(values.duration);
 const rate = Number(values.rate);
@@ -437,6 +439,60 @@ async function simultaneous(): Promise<void> {
     console.log(`| ${key} | ${fmt(w)} | ${fmt(b)} | ${signed(pct(b, w))} | ${Math.abs(pct(b, w)) <= 10 ? 'yes' : 'no'} | ${fmt(a)} | ${fmt(bb)} | ${signed(pct(bb, a))} |`);
   }
 }
+/**
+ * --mode sequential: latency at a fixed rate, each tool alone against a fresh server, in turns:
+ * ballast's open model, paced wrk, and paced wrk again (its noise floor: wrk against itself
+ * run after run), the order rotating every round. Each tool's samples are merged over all
+ * rounds, so every tool meets the host's stalls about equally often, and its 1 % tail rests on
+ * all the rounds; two generators never share the host.
+ */
+async function sequential(): Promise<void> {
+  if (!hasWrk) throw new Error('--mode sequential needs wrk');
+  const ballastRuns: RunResult[] = [];
+  const wrkA: PacedRun[] = [];
+  const wrkB: PacedRun[] = [];
+  const steps: Array<[string, () => Promise<void>]> = [
+    ['ballast', async () => { ballastRuns.push(await withServer(async (url) => ballast(url, ['--rate', String(rate), '--connections', String(connections)], `open model, ${rate} req/s`))); }],
+    ['wrk A', async () => { wrkA.push(await withServer(async (url) => wrkPaced(url))); }],
+    ['wrk B', async () => { wrkB.push(await withServer(async (url) => wrkPaced(url))); }],
+  ];
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < steps.length; i++) await steps[(i + round) % steps.length][1]();
+    process.stderr.write(`round ${round + 1} of ${rounds} done\n`);
+  }
+  const fmt = (n: number) => (n < 10 ? n.toFixed(3) : n.toFixed(1));
+  const pct = (a: number, b: number) => (b > 0 ? ((a - b) / b) * 100 : Number.NaN);
+  const signed = (value: number) => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(1)}%`;
+  const count = (n: number) => Math.round(n).toLocaleString('en-US');
+  console.log(`${hostLine()}, mode sequential: ${seconds} s per run, ${rounds} round(s) of ballast / wrk A / wrk B (order rotating), each alone at ${count(rate)} req/s with ${connections} connections against a fresh server\n`);
+  console.log('Per round, ms: wrk A / wrk B / ballast service time (from the actual send) / ballast latency (from the intended send).\n');
+  console.log('| round | req/s wrk A / wrk B / ballast | p50 | p75 | p90 | p99 | errors |');
+  console.log('|---:|---:|---:|---:|---:|---:|---|');
+  for (let round = 0; round < rounds; round++) {
+    const service = quantilesOf(ballastRuns[round], 'service');
+    const latency = quantilesOf(ballastRuns[round], 'latency');
+    const cells = quantileKeys.map((key) => `${fmt(wrkA[round].quantiles[key])} / ${fmt(wrkB[round].quantiles[key])} / ${fmt(service[key])} / ${fmt(latency[key])}`);
+    console.log(`| ${round + 1} | ${count(wrkA[round].rps)} / ${count(wrkB[round].rps)} / ${count(ballastRuns[round].summary.requestsPerSecond)} | ${cells.join(' | ')} | ${wrkA[round].errors} / ${wrkB[round].errors} / ${ballastRuns[round].summary.errors} |`);
+  }
+  let service: Histogram | undefined;
+  for (const result of ballastRuns) for (const interval of result.groups[0].intervals) if (interval.histograms.service) service = addEncoded(service, interval.histograms.service);
+  const mergedA = mergeCounts(wrkA.map((item) => item.histogram));
+  const mergedB = mergeCounts(wrkB.map((item) => item.histogram));
+  const both = mergeCounts([mergedA, mergedB]);
+  const samples = (histogram: Map<number, number>) => [...histogram.values()].reduce((sum, n) => sum + n, 0);
+  console.log(`\nAll ${rounds} rounds merged, ms (${count(samples(mergedA))} wrk A samples, ${count(samples(mergedB))} wrk B, ${count(service?.totalCount ?? 0)} ballast); "wrk" is A and B together:\n`);
+  console.log('| percentile | wrk A | wrk B | wrk B − wrk A | wrk | ballast service time | ballast − wrk | within 10%? |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---|');
+  for (const key of quantileKeys) {
+    const percentile = Number(key.slice(1));
+    const a = wrkPercentile(mergedA, percentile);
+    const b = wrkPercentile(mergedB, percentile);
+    const w = wrkPercentile(both, percentile);
+    const mine = service ? Math.round(service.getValueAtPercentile(percentile)) / 1000 : Number.NaN;
+    console.log(`| ${key} | ${fmt(a)} | ${fmt(b)} | ${signed(pct(b, a))} | ${fmt(w)} | ${fmt(mine)} | ${signed(pct(mine, w))} | ${Math.abs(pct(mine, w)) <= 10 ? 'yes' : 'no'} |`);
+  }
+}
+
 if (values.mode === 'all') {
   for (let round = 0; round < rounds; round++) {
     await withServer(async (url) => ballast(url, ['--users', '64', '--connections', '64'], 'max, 64 connections'));
@@ -504,6 +560,8 @@ if (values.mode === 'all') {
     console.log('|---:|---:|---:|---:|---:|---:|---|---|---|');
     for (const line of agreementLines) console.log(line);
   }
+} else if (values.mode === 'sequential') {
+  await sequential();
 } else {
   await simultaneous();
 }
