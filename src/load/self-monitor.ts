@@ -28,13 +28,28 @@ export class SelfMonitor {
   #startCpuUs = 0;
   #startMs = 0;
 
+  #timer: NodeJS.Timeout | undefined;
+
   start(): void {
     this.#histogram.enable();
     this.#startCpuUs = readCpuMicros();
     this.#startMs = performance.now();
   }
 
+  /** Starts measuring when the load starts (epoch ms), so a wait for --start-at does not dilute the CPU share. */
+  startAt(epochMs: number): void {
+    const delayMs = epochMs - (performance.timeOrigin + performance.now());
+    if (delayMs <= 0) this.start();
+    else this.#timer = setTimeout(() => this.start(), delayMs);
+  }
+
   stop(): ThreadUsage {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      // Stopped before the load started: nothing was measured.
+      if (this.#startMs === 0) return { cpuPercent: 0, eventLoopLagP99Ms: 0, eventLoopLagMaxMs: 0 };
+    }
     this.#histogram.disable();
     const wallMs = performance.now() - this.#startMs;
     const cpuMs = (readCpuMicros() - this.#startCpuUs) / 1000;

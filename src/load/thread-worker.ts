@@ -17,7 +17,7 @@ port.on('message', (message: { type: 'start'; startEpochMs: number } | { type: '
     return;
   }
   const monitor = new SelfMonitor();
-  monitor.start();
+  monitor.startAt(message.startEpochMs);
   const startMs = message.startEpochMs - performance.timeOrigin;
   engine = runEngine(data.run, data.index, data.count, startMs, (group, interval) => {
     port.postMessage({ type: 'interval', group, interval } satisfies ThreadMessage);

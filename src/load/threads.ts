@@ -48,9 +48,10 @@ export function runThreads(run: RunSpec, emit: (group: string, interval: Interva
     let isStopRequested = false;
     const done = (async () => {
       await warmUpTransport();
+      const startEpochMs = startTime(run, performance.timeOrigin + performance.now() + 1);
       const monitor = new SelfMonitor();
-      monitor.start();
-      engine = runEngine(run, 0, 1, startTime(run, performance.timeOrigin + performance.now() + 1) - performance.timeOrigin, emit);
+      monitor.startAt(startEpochMs);
+      engine = runEngine(run, 0, 1, startEpochMs - performance.timeOrigin, emit);
       if (isStopRequested) engine.stop();
       await engine.done;
       return [monitor.stop()];

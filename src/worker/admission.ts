@@ -164,8 +164,9 @@ export function createAdmission(options: AdmissionOptions): Admission {
     }
     acceptingSince = -1;
     pumpStartedAt = at;
-    if (inFlight < currentLimit() && grantNext() && queued() > 0) queueMicrotask(pumpStep);
+    pumpStep();
   }
+  /** Grants the next waiter while a slot is free and the turn's budget lasts (see pump). */
   function pumpStep(): void {
     if (inFlight >= currentLimit() || queued() === 0) return;
     if (now() - pumpStartedAt >= turnBudgetMs) {
