@@ -6,7 +6,7 @@
 //      request from its actual send, so its percentiles are compared with ballast's service time
 //      (also from the actual send) and, separately, with ballast's latency from the intended send
 //      (which adds schedule lag).
-// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous|sequential] [--start at|alternate]
+// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous|sequential] [--start at|alternate] [--ballast-args '--threads 2']
 // --mode all (the default): each tool runs alone (sequentially) against a fresh server; the server
 // and the generator share the machine's cores, as they do in most single-host load tests. With
 // --rounds N the tools take turns N times and the run with the median throughput of each is
@@ -35,7 +35,7 @@ import { parseArgs } from 'node:util';
 import { addEncoded, type Histogram } from '../../src/load/histogram.ts';
 import type { RunResult } from '../../src/load/types.ts';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '1' }, markdown: { type: 'boolean', default: false }, mode: { type: 'string', default: 'all' }, start: { type: 'string', default: 'at' } } });
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '1' }, markdown: { type: 'boolean', default: false }, mode: { type: 'string', default: 'all' }, start: { type: 'string', default: 'at' }, 'ballast-args': { type: 'string' } } });
 if (!['all', 'simultaneous', 'sequential'].includes(values.mode)) throw new Error(`--mode must be all, simultaneous or sequential, not ${values.mode}`);
 const rounds = Number(values.rounds);
 const seconds = Number(values.duration);
@@ -448,11 +448,13 @@ async function simultaneous(): Promise<void> {
  */
 async function sequential(): Promise<void> {
   if (!hasWrk) throw new Error('--mode sequential needs wrk');
+  // --ballast-args: extra `ballast load` options for its runs (e.g. `--threads 2`).
+  const ballastExtra = (values['ballast-args'] ?? '').split(/\s+/).filter(Boolean);
   const ballastRuns: RunResult[] = [];
   const wrkA: PacedRun[] = [];
   const wrkB: PacedRun[] = [];
   const steps: Array<[string, () => Promise<void>]> = [
-    ['ballast', async () => { ballastRuns.push(await withServer(async (url) => ballast(url, ['--rate', String(rate), '--connections', String(connections)], `open model, ${rate} req/s`))); }],
+    ['ballast', async () => { ballastRuns.push(await withServer(async (url) => ballast(url, ['--rate', String(rate), '--connections', String(connections), ...ballastExtra], `open model, ${rate} req/s`))); }],
     ['wrk A', async () => { wrkA.push(await withServer(async (url) => wrkPaced(url))); }],
     ['wrk B', async () => { wrkB.push(await withServer(async (url) => wrkPaced(url))); }],
   ];
@@ -464,7 +466,7 @@ async function sequential(): Promise<void> {
   const pct = (a: number, b: number) => (b > 0 ? ((a - b) / b) * 100 : Number.NaN);
   const signed = (value: number) => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(1)}%`;
   const count = (n: number) => Math.round(n).toLocaleString('en-US');
-  console.log(`${hostLine()}, mode sequential: ${seconds} s per run, ${rounds} round(s) of ballast / wrk A / wrk B (order rotating), each alone at ${count(rate)} req/s with ${connections} connections against a fresh server\n`);
+  console.log(`${hostLine()}, mode sequential: ${seconds} s per run, ${rounds} round(s) of ballast${ballastExtra.length ? ` (${ballastExtra.join(' ')})` : ''} / wrk A / wrk B (order rotating), each alone at ${count(rate)} req/s with ${connections} connections against a fresh server\n`);
   console.log('Per round, ms: wrk A / wrk B / ballast service time (from the actual send) / ballast latency (from the intended send).\n');
   console.log('| round | req/s wrk A / wrk B / ballast | p50 | p75 | p90 | p99 | errors |');
   console.log('|---:|---:|---:|---:|---:|---:|---|');
