@@ -97,13 +97,25 @@ function ballast(url: string, extra: string[], mode: string): RunResult {
   return result;
 }
 
-/** Percentiles (ms) of one of a run's histograms, added over every second: exact, not averaged. */
-function quantilesOf(result: RunResult, name: 'latency' | 'service'): Quantiles {
+/** One of the runs' histograms, added over every second of every run: exact, not averaged. */
+function histogramOf(results: readonly RunResult[], name: 'latency' | 'service'): Histogram | undefined {
   let histogram: Histogram | undefined;
-  for (const interval of result.groups[0].intervals) histogram = addEncoded(histogram, interval.histograms[name]);
+  for (const result of results) for (const interval of result.groups[0].intervals) histogram = addEncoded(histogram, interval.histograms[name]);
+  return histogram;
+}
+
+/** Percentiles (ms) of one of a run's histograms. */
+function quantilesOf(result: RunResult, name: 'latency' | 'service'): Quantiles {
+  const histogram = histogramOf([result], name);
   const at = (percentile: number) => (histogram ? Math.round(histogram.getValueAtPercentile(percentile)) / 1000 : 0);
   return { p50: at(50), p75: at(75), p90: at(90), p99: at(99) };
 }
+
+// Table cells: ms to 3 decimals below 10 ('–' for none), a relative difference in %, counts.
+const fmt = (n: number | undefined) => (n === undefined ? '–' : n < 10 ? n.toFixed(3) : n.toFixed(1));
+const pct = (a: number, b: number) => (b > 0 ? ((a - b) / b) * 100 : Number.NaN);
+const signed = (value: number) => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(1)}%`;
+const count = (n: number) => Math.round(n).toLocaleString('en-US');
 
 // wrk paced by its Lua delay() hook (one Lua state per wrk thread; we run one). delay() is called
 // before each request of each connection; it hands out slots of one constant-rate schedule
@@ -294,8 +306,8 @@ interface SimultaneousRound {
   /** Two paced wrk instances at R/2 each, together: the noise floor. */
   wrkA: PacedRun;
   wrkB: PacedRun;
-  /** ballast's per-second service-time histograms (encoded), to merge the rounds exactly. */
-  serviceEncoded: string[];
+  /** ballast's whole result, to merge its histograms over the rounds exactly. */
+  result: RunResult;
 }
 
 /** --start at: ballast's --start-at is this long after its spawn (Node start-up and warm-up take 0.3-1 s). */
@@ -364,14 +376,10 @@ async function simultaneous(): Promise<void> {
       round: round + 1, wrk: paced, ballastRps: result.summary.requestsPerSecond, ballastErrors: result.summary.errors,
       service: quantilesOf(result, 'service'), latency: quantilesOf(result, 'latency'), offsetMs: paced.startEpochMs - ballastStart,
       generatorVerdict: result.generator[0].verdict, wrkFirst, wrkA: wrks[0], wrkB: wrks[1],
-      serviceEncoded: result.groups[0].intervals.map((interval) => interval.histograms.service).filter((encoded): encoded is string => typeof encoded === 'string'),
+      result,
     });
     process.stderr.write(`round ${round + 1} of ${rounds} done\n`);
   }
-  const fmt = (n: number) => (n < 10 ? n.toFixed(3) : n.toFixed(1));
-  const pct = (a: number, b: number) => (b > 0 ? ((a - b) / b) * 100 : Number.NaN);
-  const signed = (value: number) => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(1)}%`;
-  const count = (n: number) => Math.round(n).toLocaleString('en-US');
   console.log(`${hostLine()}, mode simultaneous: ${seconds} s per pair, ${rounds} round(s), ${count(half)} req/s and ${halfConnections} connections per tool (${count(rate)} req/s in all)\n`);
 
   console.log(`wrk paced and ballast's open model at the same time, each at ${count(half)} req/s against one server: wrk / ballast service time (from the actual send) / ballast latency (from the intended send), ms; ${values.start !== 'alternate' ? '"first": together = both started at one --start-at moment; "start offset": wrk\'s first request minus that moment' : '"first": the tool that started first; "start offset": wrk\'s first request minus ballast\'s first connection'}; "service − wrk" is ballast's service time relative to wrk, per percentile.\n`);
@@ -421,8 +429,7 @@ async function simultaneous(): Promise<void> {
   // Every round's samples together: a p99 of one 8 s round rests on its ~200 slowest requests,
   // which a single host stall can supply; over all rounds it rests on the slowest 1% of them all.
   // wrk's histograms (per µs) and ballast's (HDR, per second) both merge exactly.
-  let service: Histogram | undefined;
-  for (const item of results) for (const encoded of item.serviceEncoded) service = addEncoded(service, encoded);
+  const service = histogramOf(results.map((item) => item.result), 'service');
   const mergedWrk = mergeCounts(results.map((item) => item.wrk.histogram));
   const mergedA = mergeCounts(results.map((item) => item.wrkA.histogram));
   const mergedB = mergeCounts(results.map((item) => item.wrkB.histogram));
@@ -462,10 +469,6 @@ async function sequential(): Promise<void> {
     for (let i = 0; i < steps.length; i++) await steps[(i + round) % steps.length][1]();
     process.stderr.write(`round ${round + 1} of ${rounds} done\n`);
   }
-  const fmt = (n: number) => (n < 10 ? n.toFixed(3) : n.toFixed(1));
-  const pct = (a: number, b: number) => (b > 0 ? ((a - b) / b) * 100 : Number.NaN);
-  const signed = (value: number) => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(1)}%`;
-  const count = (n: number) => Math.round(n).toLocaleString('en-US');
   console.log(`${hostLine()}, mode sequential: ${seconds} s per run, ${rounds} round(s) of ballast${ballastExtra.length ? ` (${ballastExtra.join(' ')})` : ''} / wrk A / wrk B (order rotating), each alone at ${count(rate)} req/s with ${connections} connections against a fresh server\n`);
   console.log('Per round, ms: wrk A / wrk B / ballast service time (from the actual send) / ballast latency (from the intended send).\n');
   console.log('| round | req/s wrk A / wrk B / ballast | p50 | p75 | p90 | p99 | errors |');
@@ -476,8 +479,7 @@ async function sequential(): Promise<void> {
     const cells = quantileKeys.map((key) => `${fmt(wrkA[round].quantiles[key])} / ${fmt(wrkB[round].quantiles[key])} / ${fmt(service[key])} / ${fmt(latency[key])}`);
     console.log(`| ${round + 1} | ${count(wrkA[round].rps)} / ${count(wrkB[round].rps)} / ${count(ballastRuns[round].summary.requestsPerSecond)} | ${cells.join(' | ')} | ${wrkA[round].errors} / ${wrkB[round].errors} / ${ballastRuns[round].summary.errors} |`);
   }
-  let service: Histogram | undefined;
-  for (const result of ballastRuns) for (const interval of result.groups[0].intervals) if (interval.histograms.service) service = addEncoded(service, interval.histograms.service);
+  const service = histogramOf(ballastRuns, 'service');
   const mergedA = mergeCounts(wrkA.map((item) => item.histogram));
   const mergedB = mergeCounts(wrkB.map((item) => item.histogram));
   const both = mergeCounts([mergedA, mergedB]);
@@ -527,7 +529,6 @@ if (values.mode === 'all') {
   rows.length = 0;
   rows.push(...medians);
 
-  const fmt = (n: number | undefined) => (n === undefined ? '–' : n < 10 ? n.toFixed(3) : n.toFixed(1));
   const header = `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${seconds} s per tool and round, ${rounds} round(s), raw node:http hello world, load average before: ${loadBefore}, after: ${loadAfter}, CPU stolen by the hypervisor during the run: ${stealPercent.toFixed(1)}%`;
   const ratio = (a: number, b: number) => (b > 0 ? a / b : Number.NaN);
   const within = (a: number, b: number) => Math.abs(ratio(a, b) - 1) <= 0.1;

@@ -534,8 +534,10 @@ async function withServer<T>(contender: Contender, env: NodeJS.ProcessEnv, fn: (
   }
 }
 
+/** The rate 2 workers could serve if the handler's work were all they did (and the generator took no CPU). */
+const theoretical = Math.round((2 * 1000) / workMs);
+
 async function findCapacity(env: NodeJS.ProcessEnv): Promise<number> {
-  const theoretical = Math.round((2 * 1000) / workMs);
   console.error(`capacity: stepping an open-model rate, a fresh ${capacityServer!.id} per ${stepMs / 1000} s step; theoretical ceiling ${theoretical} req/s (2 workers x ${workMs} ms, if the generator took no CPU)`);
   // A failed step is repeated once: other work on a shared machine can only make a step worse,
   // never better, so the better of two tries is the server's. Every try gets a fresh, warmed-up
@@ -585,7 +587,7 @@ async function main(): Promise<void> {
   const target = all.find((c) => c.id === 'ballast-adaptive')!;
   if (contenders.includes(target)) {
     // The reference for the p99 target: the same server at a light load, measured like a run.
-    const rate = Math.round((2 * 1000) / workMs / 4);
+    const rate = Math.round(theoretical / 4);
     await withServer(target, env, async (port) => {
       await openLoad(port, rate, warmupMs);
       const r = await openLoad(port, rate, stepMs);
@@ -637,8 +639,9 @@ const generatorBehindMs = 100;
  */
 function verdict(): string[] {
   const lines: string[] = [];
-  const peak = rows.reduce((best, r) => Math.max(best, summarise(r.result).goodput), 0);
-  const peakRow = rows.find((r) => summarise(r.result).goodput === peak);
+  const goodputs = rows.map((r) => summarise(r.result).goodput);
+  const peak = Math.max(0, ...goodputs);
+  const peakRow = rows[goodputs.indexOf(peak)];
   const behind = rows.filter((r) => r.result.generator.lagP99Ms > generatorBehindMs);
   if (behind.length > 0) {
     lines.push(`Generator behind its schedule (lag p99 > ${generatorBehindMs} ms, so less than the named load was offered on time): ${behind.map((r) => `${r.label} at ${r.multiple}× (${fmt(r.result.generator.lagP99Ms, 0)} ms)`).join('; ')}.`, '');

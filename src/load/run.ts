@@ -30,7 +30,7 @@ export async function runLoadTest(run: RunSpec, options: RunOptions = {}): Promi
   const onAbort = () => {
     // Includes the ~0.1 s warm-up before the clock started: rates of an interrupted run are a
     // hair low, never high.
-    durationMs = Math.max(1, Math.min(run.durationMs, Math.round(performance.now() - Math.min(startMs, performance.now()))));
+    durationMs = Math.max(1, Math.min(run.durationMs, Math.round(performance.now() - startMs)));
     threaded.stop();
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
