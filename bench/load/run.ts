@@ -6,7 +6,9 @@
 //      request from its actual send, so its percentiles are compared with ballast's service time
 //      (also from the actual send) and, separately, with ballast's latency from the intended send
 //      (which adds schedule lag).
-// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous|sequential] [--start at|alternate] [--ballast-args '--threads 2']
+// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous|sequential] [--start at|alternate] [--ballast-args '--threads 2'] [--warm-server 2]
+// --warm-server S (default 2; 0 for none): every fixed-rate latency run's fresh server first gets S
+// seconds of unmeasured full-speed wrk load (see withServer).
 // --mode all (the default): each tool runs alone (sequentially) against a fresh server; the server
 // and the generator share the machine's cores, as they do in most single-host load tests. With
 // --rounds N the tools take turns N times and the run with the median throughput of each is
@@ -35,9 +37,11 @@ import { parseArgs } from 'node:util';
 import { addEncoded, type Histogram } from '../../src/load/histogram.ts';
 import type { RunResult } from '../../src/load/types.ts';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '1' }, markdown: { type: 'boolean', default: false }, mode: { type: 'string', default: 'all' }, start: { type: 'string', default: 'at' }, 'ballast-args': { type: 'string' } } });
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '1' }, markdown: { type: 'boolean', default: false }, mode: { type: 'string', default: 'all' }, start: { type: 'string', default: 'at' }, 'ballast-args': { type: 'string' }, 'warm-server': { type: 'string', default: '2' } } });
 if (!['all', 'simultaneous', 'sequential'].includes(values.mode)) throw new Error(`--mode must be all, simultaneous or sequential, not ${values.mode}`);
 const rounds = Number(values.rounds);
+const warmServerSeconds = Number(values['warm-server']);
+if (!(warmServerSeconds >= 0)) throw new Error(`--warm-server must be a number of seconds (0 for none), not ${values['warm-server']}`);
 const seconds = Number(values.duration);
 const rate = Number(values.rate);
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -53,12 +57,25 @@ const agreements: Agreement[] = [];
 const quantileKeys = ['p50', 'p75', 'p90', 'p99'] as const;
 const connections = 64;
 
-async function withServer<T>(fn: (url: string, port: number) => Promise<T>): Promise<T> {
+/**
+ * A fresh server for `fn`. With `warm`, the server first gets --warm-server seconds of unmeasured
+ * load at full speed (wrk, or autocannon without it), the same for every tool: a cold node:http
+ * server's first ~50k requests run while V8 is still compiling its hot paths, which measured a
+ * p99 of 24-40 ms in the first second for wrk and ballast alike and a second burst ~2 s in (p99
+ * 7-14 ms in that second); after the warm-up neither appears. Fixed-rate latency runs are warmed,
+ * so their 1 % tail is about the tools and the host rather than the server's JIT.
+ */
+async function withServer<T>(fn: (url: string, port: number) => Promise<T>, warm = false): Promise<T> {
   const child = spawn(process.execPath, [join(here, 'hello-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
   const { port } = JSON.parse(line) as { port: number };
+  const url = `http://127.0.0.1:${port}/`;
   try {
-    return await fn(`http://127.0.0.1:${port}/`, port);
+    if (warm && warmServerSeconds > 0) {
+      if (hasWrk) await runAsync('wrk', ['-t', '1', '-c', String(connections), '-d', `${warmServerSeconds}s`, url]);
+      else await runAsync(process.execPath, [join(root, 'bench/node_modules/autocannon/autocannon.js'), '-c', String(connections), '-d', String(warmServerSeconds), url]);
+    }
+    return await fn(url, port);
   } finally {
     child.kill('SIGTERM');
     await once(child, 'exit');
@@ -360,8 +377,8 @@ async function simultaneous(): Promise<void> {
       }
       const [paced] = await Promise.all([wrkRun, ballastRun]);
       return { paced, ballastStart, result: JSON.parse(readFileSync(json, 'utf8')) as RunResult };
-    });
-    const twoWrks = () => withServer(async (url) => Promise.all([wrkPaced(url, halfConnections, half), wrkPaced(url, halfConnections, half)]));
+    }, true);
+    const twoWrks = () => withServer(async (url) => Promise.all([wrkPaced(url, halfConnections, half), wrkPaced(url, halfConnections, half)]), true);
     let together: Awaited<ReturnType<typeof pair>>;
     let wrks: PacedRun[];
     if (Math.floor(round / 2) % 2 === 0) {
@@ -461,9 +478,9 @@ async function sequential(): Promise<void> {
   const wrkA: PacedRun[] = [];
   const wrkB: PacedRun[] = [];
   const steps: Array<[string, () => Promise<void>]> = [
-    ['ballast', async () => { ballastRuns.push(await withServer(async (url) => ballast(url, ['--rate', String(rate), '--connections', String(connections), ...ballastExtra], `open model, ${rate} req/s`))); }],
-    ['wrk A', async () => { wrkA.push(await withServer(async (url) => wrkPaced(url))); }],
-    ['wrk B', async () => { wrkB.push(await withServer(async (url) => wrkPaced(url))); }],
+    ['ballast', async () => { ballastRuns.push(await withServer(async (url) => ballast(url, ['--rate', String(rate), '--connections', String(connections), ...ballastExtra], `open model, ${rate} req/s`), true)); }],
+    ['wrk A', async () => { wrkA.push(await withServer(async (url) => wrkPaced(url), true)); }],
+    ['wrk B', async () => { wrkB.push(await withServer(async (url) => wrkPaced(url), true)); }],
   ];
   for (let round = 0; round < rounds; round++) {
     for (let i = 0; i < steps.length; i++) await steps[(i + round) % steps.length][1]();
@@ -504,17 +521,17 @@ if (values.mode === 'all') {
     await withServer(async (url) => ballast(url, ['--users', '64', '--connections', '64', '--transport', 'undici'], 'max, 64 connections, --transport undici'));
     await withServer(async (url) => autocannon(url, [], 'max, 64 connections'));
     if (hasWrk) await withServer(async (url) => wrk(url, 'max, 64 connections'));
-    const open = await withServer(async (url) => ballast(url, ['--rate', String(rate), '--connections', '64'], `open model, ${rate} req/s`));
+    const open = await withServer(async (url) => ballast(url, ['--rate', String(rate), '--connections', '64'], `open model, ${rate} req/s`), true);
     // wrk paced right after ballast's open model, so the two latency runs share the host's weather.
     if (hasWrk) {
-      const paced = await withServer(async (url) => wrkPaced(url));
+      const paced = await withServer(async (url) => wrkPaced(url), true);
       rows.push({ tool: 'wrk', mode: `paced to ${rate} req/s (Lua delay)`, rps: paced.rps, ...paced.quantiles, note: `p75 ${paced.quantiles.p75} ms; ${paced.errors} errors` });
       agreements.push({
         round: round + 1, wrkRps: paced.rps, ballastRps: open.summary.requestsPerSecond, wrk: paced.quantiles,
         service: quantilesOf(open, 'service'), latency: quantilesOf(open, 'latency'), wrkErrors: paced.errors, ballastErrors: open.summary.errors,
       });
     }
-    await withServer(async (url) => autocannon(url, ['--overallRate', String(rate)], `--overallRate ${rate}`));
+    await withServer(async (url) => autocannon(url, ['--overallRate', String(rate)], `--overallRate ${rate}`), true);
   }
   const loadAfter = loadavg().map((value) => value.toFixed(2)).join(' ');
   const stealAfter = readSteal();
