@@ -6,7 +6,7 @@
 //      request from its actual send, so its percentiles are compared with ballast's service time
 //      (also from the actual send) and, separately, with ballast's latency from the intended send
 //      (which adds schedule lag).
-// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous|sequential] [--start at|alternate] [--ballast-args '--threads 2'] [--warm-server 2]
+// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous|sequential|wire] [--start at|alternate] [--ballast-args '--threads 2'] [--warm-server 2]
 // --warm-server S (default 2; 0 for none): every fixed-rate latency run's fresh server first gets S
 // seconds of unmeasured full-speed wrk load (see withServer).
 // --mode all (the default): each tool runs alone (sequentially) against a fresh server; the server
@@ -15,6 +15,10 @@
 // reported, which keeps a noisy neighbour from deciding the ranking.
 // --mode sequential: latency at a fixed rate only, each tool alone in turns (ballast, wrk, wrk
 // again as wrk's own noise floor), every tool's samples merged over the rounds.
+// --mode wire: latency at a fixed rate, each tool alone, with tcpdump on lo as the reference: each
+// tool's reported percentiles beside the request-to-response times read off the packets of the
+// same run (bench/load/wire.ts), so each tool's own measurement error is shown, and the two tools
+// are compared on it even when the server behaved differently in their runs. Needs tcpdump (root).
 // --mode simultaneous: latency at a fixed rate only, with both tools running AT THE SAME TIME
 // against one server, so a host stall lands in both: paced wrk at R/2 (half the connections) and
 // `ballast load --rate R/2` (open model, the other half). wrk's percentiles are compared with
@@ -36,9 +40,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { addEncoded, type Histogram } from '../../src/load/histogram.ts';
 import type { RunResult } from '../../src/load/types.ts';
+import { startCapture } from './wire.ts';
 
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '1' }, markdown: { type: 'boolean', default: false }, mode: { type: 'string', default: 'all' }, start: { type: 'string', default: 'at' }, 'ballast-args': { type: 'string' }, 'warm-server': { type: 'string', default: '2' } } });
-if (!['all', 'simultaneous', 'sequential'].includes(values.mode)) throw new Error(`--mode must be all, simultaneous or sequential, not ${values.mode}`);
+if (!['all', 'simultaneous', 'sequential', 'wire'].includes(values.mode)) throw new Error(`--mode must be all, simultaneous, sequential or wire, not ${values.mode}`);
 const rounds = Number(values.rounds);
 const warmServerSeconds = Number(values['warm-server']);
 if (!(warmServerSeconds >= 0)) throw new Error(`--warm-server must be a number of seconds (0 for none), not ${values['warm-server']}`);
@@ -514,6 +519,81 @@ async function sequential(): Promise<void> {
   }
 }
 
+/**
+ * --mode wire: each round, ballast's open model and paced wrk (order rotating), each alone against
+ * a fresh, warmed server with tcpdump capturing; each tool's percentiles beside the wire's.
+ */
+async function wire(): Promise<void> {
+  if (!hasWrk || !has('tcpdump')) throw new Error('--mode wire needs wrk and tcpdump (apt-get install -y wrk tcpdump; run as root)');
+  const ballastExtra = (values['ballast-args'] ?? '').split(/\s+/).filter(Boolean);
+  type Tool = 'ballast' | 'wrk';
+  /** reported: wrk's own histogram (µs → count), or ballast's run with its service-time histograms. */
+  interface WireRun { tool: Tool; round: number; rps: number; reported: Map<number, number> | RunResult; wire: Map<number, number>; dropped: number }
+  const runs: WireRun[] = [];
+  const countsOf = (samplesUs: number[]) => {
+    const counts = new Map<number, number>();
+    for (const value of samplesUs) {
+      const us = Math.round(value);
+      counts.set(us, (counts.get(us) ?? 0) + 1);
+    }
+    return counts;
+  };
+  const measure = (tool: Tool, round: number) => withServer(async (url, port) => {
+    const capture = await startCapture(port, join(tmp, `wire-${tool}-${round}.pcap`));
+    let reported: Map<number, number> | RunResult;
+    let rps: number;
+    try {
+      if (tool === 'wrk') {
+        const paced = await wrkPaced(url);
+        [reported, rps] = [paced.histogram, paced.rps];
+      } else {
+        const result = ballast(url, ['--rate', String(rate), '--connections', String(connections), ...ballastExtra], `open model, ${rate} req/s`);
+        [reported, rps] = [result, result.summary.requestsPerSecond];
+      }
+    } catch (error) {
+      await capture.stop();
+      throw error;
+    }
+    const captured = await capture.stop();
+    runs.push({ tool, round, rps, reported, wire: countsOf(captured.samplesUs), dropped: captured.dropped });
+  }, true);
+  for (let round = 0; round < rounds; round++) {
+    const order: Tool[] = round % 2 === 0 ? ['ballast', 'wrk'] : ['wrk', 'ballast'];
+    for (const tool of order) await measure(tool, round);
+    process.stderr.write(`round ${round + 1} of ${rounds} done\n`);
+  }
+  const keys = ['p50', 'p90', 'p99', 'p99.9'] as const;
+  /** A percentile (ms) of wrk-style counts or of ballast runs' merged service time. */
+  const at = (of: Map<number, number> | RunResult[], key: (typeof keys)[number]) => {
+    const percentile = Number(key.slice(1));
+    if (of instanceof Map) return wrkPercentile(of, percentile);
+    const histogram = histogramOf(of, 'service');
+    return histogram ? Math.round(histogram.getValueAtPercentile(percentile)) / 1000 : Number.NaN;
+  };
+  const reportedOf = (items: WireRun[]) => (items[0]?.tool === 'wrk' ? mergeCounts(items.map((item) => item.reported as Map<number, number>)) : items.map((item) => item.reported as RunResult));
+  const us = (ms: number) => `${Math.round(ms * 1000)}`;
+  const signedUs = (ms: number) => `${ms >= 0 ? '+' : '−'}${Math.abs(Math.round(ms * 1000))}`;
+  console.log(`${hostLine()}, mode wire: ${seconds} s per run, ${rounds} round(s) of ballast / wrk (order alternating), each alone at ${count(rate)} req/s with ${connections} connections against a fresh server warmed by ${warmServerSeconds} s of wrk, tcpdump on lo capturing every run\n`);
+  console.log('Per run, µs: reported (wrk: its latency; ballast: its service time, both from the actual send) / wire (first request byte to first response byte, from the packets) / reported − wire.\n');
+  console.log(`| round | tool | req/s | ${keys.join(' | ')} | packets dropped |`);
+  console.log(`|---:|---|---:|${keys.map(() => '---:').join('|')}|---:|`);
+  for (const item of runs) {
+    const reported = reportedOf([item]);
+    const cells = keys.map((key) => `${us(at(reported, key))} / ${us(at(item.wire, key))} / ${signedUs(at(reported, key) - at(item.wire, key))}`);
+    console.log(`| ${item.round + 1} | ${item.tool} | ${count(item.rps)} | ${cells.join(' | ')} | ${item.dropped} |`);
+  }
+  const byTool = (tool: Tool) => runs.filter((item) => item.tool === tool);
+  const [bReported, bWire] = [reportedOf(byTool('ballast')), mergeCounts(byTool('ballast').map((item) => item.wire))];
+  const [wReported, wWire] = [reportedOf(byTool('wrk')), mergeCounts(byTool('wrk').map((item) => item.wire))];
+  console.log(`\nAll ${rounds} rounds merged, µs. "error" is the reported percentile minus the wire's: what the tool added to the server's time on the wire. The server's own tail moves from run to run on a shared VM; the tools' errors do not depend on it, so the last column compares the tools' measurement alone.\n`);
+  console.log('| percentile | wrk reported | wrk wire | wrk error | ballast reported | ballast wire | ballast error | ballast reported vs wrk reported | ballast error − wrk error |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const key of keys) {
+    const [br, bw, wr, ww] = [at(bReported, key), at(bWire, key), at(wReported, key), at(wWire, key)];
+    console.log(`| ${key} | ${us(wr)} | ${us(ww)} | ${signedUs(wr - ww)} | ${us(br)} | ${us(bw)} | ${signedUs(br - bw)} | ${signed(pct(br, wr))} | ${signedUs(br - bw - (wr - ww))} |`);
+  }
+}
+
 if (values.mode === 'all') {
   for (let round = 0; round < rounds; round++) {
     await withServer(async (url) => ballast(url, ['--users', '64', '--connections', '64'], 'max, 64 connections'));
@@ -582,6 +662,8 @@ if (values.mode === 'all') {
   }
 } else if (values.mode === 'sequential') {
   await sequential();
+} else if (values.mode === 'wire') {
+  await wire();
 } else {
   await simultaneous();
 }

@@ -90,6 +90,50 @@ test('reuses keep-alive connections: 200 requests over 2 connections open 2 sock
   });
 });
 
+test('responses read in one event-loop turn share its timestamp: parsing one does not delay the next', async () => {
+  // The server answers only when both requests are there, with both responses at once, so the
+  // client's next epoll_wait reports both sockets; the first completion then blocks this thread
+  // for 40 ms. A per-callback clock would stamp the second response >= 40 ms after the first.
+  const waiting: Socket[] = [];
+  let batch = 2;
+  const response = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+  await withRawServer((socket) => {
+    waiting.push(socket);
+    if (waiting.length === batch) for (const each of waiting.splice(0)) each.write(response);
+  }, async (port) => {
+    const pool = poolFor(port, { connections: 2 });
+    const raw = buildRawRequest(specFor(port), null);
+    const sent: number[] = [];
+    const received: number[] = [];
+    await new Promise<void>((resolve, reject) => {
+      for (let i = 0; i < 2; i++) {
+        pool.dispatch(raw, {
+          onConnect() { sent.push(performance.now()); },
+          onHeaders: () => true,
+          onComplete(_trailers, receivedMs) {
+            received.push(receivedMs);
+            if (received.length === 1) {
+              const until = performance.now() + 40;
+              while (performance.now() < until);
+            } else resolve();
+          },
+          onError: reject,
+        });
+      }
+    });
+    assert.equal(received.length, 2);
+    assert.ok(Math.abs(received[1] - received[0]) < 5, `stamps ${received.map((ms) => ms.toFixed(1)).join(', ')} ms`);
+    for (const ms of received) assert.ok(ms >= Math.max(...sent), 'a response is never stamped before its request was written');
+    // A later turn gets a stamp of its own.
+    batch = 1;
+    const later = await new Promise<number>((resolve, reject) => {
+      pool.dispatch(raw, { onConnect() {}, onHeaders: () => true, onComplete: (_trailers, receivedMs) => resolve(receivedMs), onError: reject });
+    });
+    assert.ok(later - received[0] >= 40, `a later turn's stamp (${(later - received[0]).toFixed(1)} ms after) is its own`);
+    await pool.destroy();
+  });
+});
+
 test('requests beyond the connection limit wait in a queue and all complete', async () => {
   await withHttpServer((_request, response) => setTimeout(() => response.end('ok'), 5), async (port, sockets) => {
     const pool = poolFor(port, { connections: 1 });

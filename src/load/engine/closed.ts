@@ -118,7 +118,7 @@ export class ClosedExecutor implements Executor {
 
   complete(user: User, status: number, error: Error | undefined): void {
     this.inFlight--;
-    const now = performance.now();
+    const now = user.doneMs;
     if (this.#isInterrupting) {
       this.#recorder.recordInterrupted(now, 1);
     } else {

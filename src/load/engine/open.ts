@@ -91,7 +91,7 @@ export class OpenExecutor implements Executor {
 
   complete(arrival: Arrival, status: number, error: Error | undefined): void {
     this.#inFlight--;
-    const now = performance.now();
+    const now = arrival.doneMs;
     if (this.#isInterrupting) {
       this.#recorder.recordInterrupted(now, 1);
     } else {

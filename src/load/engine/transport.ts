@@ -37,6 +37,8 @@ export interface RequestHandler {
 export abstract class TimedRequestHandler implements RequestHandler {
   sentMs = 0;
   status = 0;
+  /** When the request ended: for the raw transport the moment its response was read (see its turn clock), else the callback's own. */
+  doneMs = 0;
 
   protected abstract finish(status: number, error: Error | undefined): void;
 
@@ -50,10 +52,12 @@ export abstract class TimedRequestHandler implements RequestHandler {
   onData(): boolean {
     return true;
   }
-  onComplete(): void {
+  onComplete(_trailers?: string[] | null, receivedMs?: number): void {
+    this.doneMs = receivedMs === undefined ? performance.now() : Math.max(receivedMs, this.sentMs);
     this.finish(this.status, undefined);
   }
   onError(error: Error): void {
+    this.doneMs = performance.now();
     this.finish(0, error);
   }
 }
