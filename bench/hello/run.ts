@@ -3,6 +3,12 @@
 //   node bench/hello/run.ts [--rounds 5] [--duration 10s] [--connections 64] [--threads 1]
 //                           [--warmup 3s] [--only id,id] [--json out.json] [--quick]
 //                           [--ballast path/to/bin/ballast.js] [--compare path/to/other/bin/ballast.js]
+//                           [--close]
+//
+// --close: every request on a new connection (wrk sends `Connection: close`), as from clients that
+// do not keep connections alive; then accepting connections and handing them to workers is on
+// the hot path, which keep-alive runs never exercise. The `ballast-reuseport` row
+// (--distribution reuseport: each worker accepts for itself, no supervisor hop) matters there.
 //
 // Every server is started once on its own 127.0.0.1 port and warmed up; then each round runs wrk
 // against every contender in turn (the order rotates from round to round, so no contender always
@@ -39,6 +45,7 @@ const { values: opts } = parseArgs({
     quick: { type: 'boolean', default: false },
     ballast: { type: 'string' },
     compare: { type: 'string' },
+    close: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -244,6 +251,12 @@ const all: Contender[] = [
   { id: 'raw', label: 'raw node:http + cluster (2 workers)', group: 'listener', start: nodeCluster('raw-cluster.ts')('raw') },
   { id: 'ballast', label: 'ballast serve --workers 2, access log off', group: 'listener', start: ballast('listener-app.ts', ['--access-log', 'off'])('ballast') },
   {
+    id: 'ballast-reuseport',
+    label: 'ballast serve --workers 2 --distribution reuseport, access log off',
+    group: 'listener',
+    start: ballast('listener-app.ts', ['--access-log', 'off', '--distribution', 'reuseport'])('ballast-reuseport'),
+  },
+  {
     // Issue 5's baseline: watchdog, metrics, slow-request tracing and access log all off; the
     // `ballast-log` row is the same server with all of them on (the defaults, log to a file).
     id: 'ballast-bare',
@@ -389,7 +402,7 @@ export function parseWrk(output: string): Sample {
 
 function wrk(port: number, time: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('wrk', [`-t${threads}`, `-c${connections}`, `-d${time}`, '--latency', `http://127.0.0.1:${port}/`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('wrk', [`-t${threads}`, `-c${connections}`, `-d${time}`, '--latency', ...(opts.close ? ['-H', 'Connection: close'] : []), `http://127.0.0.1:${port}/`], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => { out += chunk; });
     child.stderr.on('data', (chunk: Buffer) => { out += chunk; });
@@ -494,7 +507,7 @@ function report(): string {
   const fmt = (x: number | undefined, digits = 2) => (x === undefined ? '–' : x.toFixed(digits));
   const lines: string[] = [];
   lines.push(`Run ${environment.date}: Node ${environment.node}, ${environment.cpu} (${environment.cpus} CPUs, ${environment.kernel}), ${environment.wrk}.`);
-  lines.push(`Load generator: \`wrk -t${threads} -c${connections} -d${duration} --latency\` on the same ${environment.cpus} CPUs as the servers; ${rounds} round(s), order rotated each round; ${warmup} unrecorded warm-up per server.`);
+  lines.push(`Load generator: \`wrk -t${threads} -c${connections} -d${duration} --latency${opts.close ? " -H 'Connection: close'" : ''}\` on the same ${environment.cpus} CPUs as the servers; ${rounds} round(s), order rotated each round; ${warmup} unrecorded warm-up per server.`);
   lines.push(`ballast: ${environment.ballast}.`);
   lines.push(`Peers: PM2 ${environment.pm2}, @hono/node-server ${environment.honoNodeServer}, ${environment.gunicorn}. Load average before: ${environment.loadavgBefore}, after: ${loadavg().map((n) => n.toFixed(2)).join(' ')}.`);
   lines.push('');

@@ -107,6 +107,17 @@ export function chooseReusePort(distribution: ServeSettings['distribution']): bo
   }
 }
 
+/**
+ * Why `auto` chose round-robin on Linux, as advice for the start-up line: with SO_REUSEPORT each
+ * worker accepts for itself, with no supervisor hop per connection, which served 1.98x raw
+ * node:http cluster's (and 2.6x PM2's) req/s in bench/hello --close, where every request is a new
+ * connection. Undefined where there is nothing to advise.
+ */
+export function reusePortAdvice(distribution: ServeSettings['distribution'], reusePort: boolean): string | undefined {
+  if (distribution !== 'auto' || reusePort || process.platform !== 'linux') return undefined;
+  return 'net.ipv4.tcp_migrate_req is not 1, so a draining worker could drop connections queued on its own SO_REUSEPORT socket; with `sysctl -w net.ipv4.tcp_migrate_req=1` ballast uses SO_REUSEPORT, which accepts new connections about twice as fast (docs/settings.md, distribution)';
+}
+
 function formatUrl(host: string, port: number): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
@@ -308,6 +319,8 @@ export class Arbiter {
       { workers: this.#desired, distribution: this.#reusePort ? 'reuseport' : 'round-robin', app: this.#settings.app },
       `starting ${this.#desired} worker${this.#desired === 1 ? '' : 's'} (${this.#reusePort ? 'SO_REUSEPORT' : 'round-robin'} connection distribution)`,
     );
+    const advice = reusePortAdvice(this.#settings.distribution, this.#reusePort);
+    if (advice) this.#log.info({ distribution: 'round-robin' }, `round-robin connection distribution: ${advice}`);
     const handles = Array.from({ length: this.#desired }, () => this.#spawn('start'));
     await Promise.all(handles.map((handle) => handle.ready.promise));
     this.#state = 'running';
