@@ -586,11 +586,15 @@ async function wire(): Promise<void> {
   const [bReported, bWire] = [reportedOf(byTool('ballast')), mergeCounts(byTool('ballast').map((item) => item.wire))];
   const [wReported, wWire] = [reportedOf(byTool('wrk')), mergeCounts(byTool('wrk').map((item) => item.wire))];
   console.log(`\nAll ${rounds} rounds merged, µs. "error" is the reported percentile minus the wire's: what the tool added to the server's time on the wire. The server's own tail moves from run to run on a shared VM; the tools' errors do not depend on it, so the last column compares the tools' measurement alone.\n`);
-  console.log('| percentile | wrk reported | wrk wire | wrk error | ballast reported | ballast wire | ballast error | ballast reported vs wrk reported | ballast error − wrk error |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  // "wire-adjusted": what ballast would have reported against the server wrk saw (wrk's reported
+  // value plus the difference of the two tools' errors), relative to wrk's reported value.
+  console.log('"wire-adjusted" is (ballast error − wrk error) ÷ wrk reported: how far ballast\'s percentile would be from wrk\'s had both met the same server.\n');
+  console.log('| percentile | wrk reported | wrk wire | wrk error | ballast reported | ballast wire | ballast error | ballast reported vs wrk reported | ballast error − wrk error | wire-adjusted | within 10%? |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const key of keys) {
     const [br, bw, wr, ww] = [at(bReported, key), at(bWire, key), at(wReported, key), at(wWire, key)];
-    console.log(`| ${key} | ${us(wr)} | ${us(ww)} | ${signedUs(wr - ww)} | ${us(br)} | ${us(bw)} | ${signedUs(br - bw)} | ${signed(pct(br, wr))} | ${signedUs(br - bw - (wr - ww))} |`);
+    const adjusted = pct(wr + (br - bw) - (wr - ww), wr);
+    console.log(`| ${key} | ${us(wr)} | ${us(ww)} | ${signedUs(wr - ww)} | ${us(br)} | ${us(bw)} | ${signedUs(br - bw)} | ${signed(pct(br, wr))} | ${signedUs(br - bw - (wr - ww))} | ${signed(adjusted)} | ${Math.abs(adjusted) <= 10 ? 'yes' : 'no'} |`);
   }
 }
 
