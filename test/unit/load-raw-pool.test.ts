@@ -134,6 +134,25 @@ test('responses read in one event-loop turn share its timestamp: parsing one doe
   });
 });
 
+test('idle connections are reused oldest first, so sequential requests rotate over every open connection', async () => {
+  const served: Socket[] = [];
+  await withHttpServer((request, response) => {
+    served.push(request.socket);
+    response.end('ok');
+  }, async (port, sockets) => {
+    const pool = poolFor(port, { connections: 3 });
+    await Promise.all(Array.from({ length: 3 }, () => send(pool, specFor(port))));
+    assert.equal(sockets.size, 3);
+    served.length = 0;
+    for (let i = 0; i < 6; i++) assert.equal((await send(pool, specFor(port))).status, 200);
+    const uses = new Map<Socket, number>();
+    for (const socket of served) uses.set(socket, (uses.get(socket) ?? 0) + 1);
+    assert.deepEqual([...uses.values()], [2, 2, 2], 'each of the 3 connections served 2 of the 6 requests');
+    assert.notEqual(served[0], served[1]);
+    await pool.destroy();
+  });
+});
+
 test('requests beyond the connection limit wait in a queue and all complete', async () => {
   await withHttpServer((_request, response) => setTimeout(() => response.end('ok'), 5), async (port, sockets) => {
     const pool = poolFor(port, { connections: 1 });
