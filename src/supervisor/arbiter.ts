@@ -109,8 +109,8 @@ export function chooseReusePort(distribution: ServeSettings['distribution']): bo
 
 /**
  * Why `auto` chose round-robin on Linux, as advice for the start-up line: with SO_REUSEPORT each
- * worker accepts for itself, with no supervisor hop per connection, which served 1.98x raw
- * node:http cluster's (and 2.6x PM2's) req/s in bench/hello --close, where every request is a new
+ * worker accepts for itself, with no supervisor hop per connection, which served 1.97x raw
+ * node:http cluster's (and 2.66x PM2's) req/s in bench/hello --close, where every request is a new
  * connection. Undefined where there is nothing to advise.
  */
 export function reusePortAdvice(distribution: ServeSettings['distribution'], reusePort: boolean): string | undefined {

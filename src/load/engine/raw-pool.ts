@@ -111,16 +111,17 @@ const noHeaders: Buffer[] = [];
 function noop(): void {}
 
 // The turn clock: one performance.now() per event-loop turn, read at the turn's first socket read
-// and shared by every response read in that turn's I/O phase. All sockets of a turn were reported
-// readable by one epoll_wait, so their bytes had arrived by its first callback; timing each
-// response when its own callback runs instead would add the time this thread spent parsing and
-// recording the responses before it, a generator cost that a C tool like wrk barely has. Measured
-// against the wire (bench/load --mode wire: tcpdump on lo, open model at 5,000 req/s against a raw
-// node:http hello world, 4 runs each): service time minus the wire's request-to-response time was
-// +100..+130 us at p50 and +175..+600 us at p99 with this clock, +125..+152 and +390..+967 us
-// with a clock read per callback; wrk's was +124..+137 and +243..+256 us. setImmediate ends the turn (the check phase follows the
-// poll phase), so a later turn never reuses the stamp; a request written after it (a connection
-// reused inside the turn) is never answered before it was sent (TimedRequestHandler takes the later).
+// and shared by every response read in that turn's I/O phase. The sockets of a turn were reported
+// readable by one epoll_wait (libuv polls again within the phase only after 1,024 events), so
+// their bytes had arrived by its first callback; timing each response in its own callback would
+// add the time this thread spent parsing and recording the responses before it, a generator cost
+// that a C tool like wrk barely has. Measured against the wire (bench/load --mode wire: tcpdump
+// on lo, open model at 5,000 req/s against a raw node:http hello world, 4 runs each): service
+// time minus the wire's request-to-response time was +100..+130 us at p50 and +175..+600 us at
+// p99 with this clock, +125..+152 and +390..+967 us with a clock read per callback; wrk's was
+// +124..+137 and +243..+256 us. setImmediate ends the turn (the check phase follows the poll
+// phase), so a later turn never reuses the stamp; a request written after it (a connection reused
+// inside the turn) is never answered before it was sent (TimedRequestHandler takes the later).
 let turnMs = -1;
 function endTurn(): void {
   turnMs = -1;
