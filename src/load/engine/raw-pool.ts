@@ -134,6 +134,26 @@ function turnClock(): number {
   return turnMs;
 }
 
+/**
+ * The head of a FIFO kept as an array (and, for the request queue, a parallel one) read from
+ * `head` on: once all is read the arrays are emptied, and once the read part is at least 1,024
+ * entries and half of the array it is cut off, so a long-lived queue neither grows without bound
+ * nor pays a shift() per entry. Returns the new head.
+ */
+function advanceHead(head: number, list: unknown[], parallel?: unknown[]): number {
+  if (head === list.length) {
+    list.length = 0;
+    if (parallel) parallel.length = 0;
+    return 0;
+  }
+  if (head >= 1024 && head * 2 >= list.length) {
+    list.splice(0, head);
+    parallel?.splice(0, head);
+    return 0;
+  }
+  return head;
+}
+
 function closedError(message: string): Error {
   return createError('BALLAST_ERR_LOAD_CLOSED', message);
 }
@@ -318,14 +338,8 @@ export class RawPool {
 
   #takeIdle(): Connection | undefined {
     if (this.#idleHead === this.#idle.length) return undefined;
-    const connection = this.#idle[this.#idleHead++];
-    if (this.#idleHead === this.#idle.length) {
-      this.#idle.length = 0;
-      this.#idleHead = 0;
-    } else if (this.#idleHead >= 1024 && this.#idleHead * 2 >= this.#idle.length) {
-      this.#idle.splice(0, this.#idleHead);
-      this.#idleHead = 0;
-    }
+    const connection = this.#idle[this.#idleHead];
+    this.#idleHead = advanceHead(this.#idleHead + 1, this.#idle);
     return connection;
   }
 
@@ -336,16 +350,7 @@ export class RawPool {
   #dequeue(connection: Connection | undefined): void {
     const request = this.#queuedRequests[this.#queueHead];
     const handler = this.#queuedHandlers[this.#queueHead];
-    this.#queueHead++;
-    if (this.#queueHead === this.#queuedRequests.length) {
-      this.#queuedRequests.length = 0;
-      this.#queuedHandlers.length = 0;
-      this.#queueHead = 0;
-    } else if (this.#queueHead >= 1024 && this.#queueHead * 2 >= this.#queuedRequests.length) {
-      this.#queuedRequests.splice(0, this.#queueHead);
-      this.#queuedHandlers.splice(0, this.#queueHead);
-      this.#queueHead = 0;
-    }
+    this.#queueHead = advanceHead(this.#queueHead + 1, this.#queuedRequests, this.#queuedHandlers);
     if (connection !== undefined) connection.send(request, handler);
     else this.#open(request, handler);
   }
