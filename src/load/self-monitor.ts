@@ -30,7 +30,8 @@ export class SelfMonitor {
 
   #timer: NodeJS.Timeout | undefined;
 
-  start(): void {
+  #start(): void {
+    this.#timer = undefined;
     this.#histogram.enable();
     this.#startCpuUs = readCpuMicros();
     this.#startMs = performance.now();
@@ -39,16 +40,16 @@ export class SelfMonitor {
   /** Starts measuring when the load starts (epoch ms), so a wait for --start-at does not dilute the CPU share. */
   startAt(epochMs: number): void {
     const delayMs = epochMs - (performance.timeOrigin + performance.now());
-    if (delayMs <= 0) this.start();
-    else this.#timer = setTimeout(() => this.start(), delayMs);
+    if (delayMs <= 0) this.#start();
+    else this.#timer = setTimeout(() => this.#start(), delayMs);
   }
 
   stop(): ThreadUsage {
     if (this.#timer) {
+      // Stopped before the load started: nothing was measured.
       clearTimeout(this.#timer);
       this.#timer = undefined;
-      // Stopped before the load started: nothing was measured.
-      if (this.#startMs === 0) return { cpuPercent: 0, eventLoopLagP99Ms: 0, eventLoopLagMaxMs: 0 };
+      return { cpuPercent: 0, eventLoopLagP99Ms: 0, eventLoopLagMaxMs: 0 };
     }
     this.#histogram.disable();
     const wallMs = performance.now() - this.#startMs;
