@@ -61,6 +61,7 @@ interface Agreement { round: number; wrkRps: number; ballastRps: number; wrk: Qu
 const agreements: Agreement[] = [];
 const quantileKeys = ['p50', 'p75', 'p90', 'p99'] as const;
 const connections = 64;
+const autocannonBin = join(root, 'bench/node_modules/autocannon/autocannon.js');
 
 /**
  * A fresh server for `fn`. With `warm`, the server first gets --warm-server seconds of unmeasured
@@ -78,7 +79,7 @@ async function withServer<T>(fn: (url: string, port: number) => Promise<T>, warm
   try {
     if (warm && warmServerSeconds > 0) {
       if (hasWrk) await runAsync('wrk', ['-t', '1', '-c', String(connections), '-d', `${warmServerSeconds}s`, url]);
-      else await runAsync(process.execPath, [join(root, 'bench/node_modules/autocannon/autocannon.js'), '-c', String(connections), '-d', String(warmServerSeconds), url]);
+      else await runAsync(process.execPath, [autocannonBin, '-c', String(connections), '-d', String(warmServerSeconds), url]);
     }
     return await fn(url, port);
   } finally {
@@ -235,7 +236,7 @@ async function wrkPaced(url: string, pacedConnections = connections, pacedRate =
 }
 
 function autocannon(url: string, extra: string[], mode: string): void {
-  const out = run(process.execPath, [join(root, 'bench/node_modules/autocannon/autocannon.js'), '--json', '-c', '64', '-d', String(seconds), ...extra, url]);
+  const out = run(process.execPath, [autocannonBin, '--json', '-c', '64', '-d', String(seconds), ...extra, url]);
   const result = JSON.parse(out);
   rows.push({ tool: 'autocannon', mode, rps: Math.round((result.requests.total / result.duration) * 100) / 100, p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, p999: result.latency.p99_9 });
 }
@@ -563,14 +564,16 @@ async function wire(): Promise<void> {
     process.stderr.write(`round ${round + 1} of ${rounds} done\n`);
   }
   const keys = ['p50', 'p90', 'p99', 'p99.9'] as const;
-  /** A percentile (ms) of wrk-style counts or of ballast runs' merged service time. */
-  const at = (of: Map<number, number> | RunResult[], key: (typeof keys)[number]) => {
-    const percentile = Number(key.slice(1));
-    if (of instanceof Map) return wrkPercentile(of, percentile);
-    const histogram = histogramOf(of, 'service');
-    return histogram ? Math.round(histogram.getValueAtPercentile(percentile)) / 1000 : Number.NaN;
-  };
-  const reportedOf = (items: WireRun[]) => (items[0]?.tool === 'wrk' ? mergeCounts(items.map((item) => item.reported as Map<number, number>)) : items.map((item) => item.reported as RunResult));
+  /** Percentile → ms, from µs → count (wrk's histogram, the wire) or from a merged HDR histogram. */
+  type Quantile = (percentile: number) => number;
+  const ofCounts = (counts: Map<number, number>): Quantile => (percentile) => wrkPercentile(counts, percentile);
+  const ofHistogram = (histogram: Histogram | undefined): Quantile => (percentile) => (histogram ? Math.round(histogram.getValueAtPercentile(percentile)) / 1000 : Number.NaN);
+  const at = (of: Quantile, key: (typeof keys)[number]) => of(Number(key.slice(1)));
+  /** The runs' reported latencies, merged once: wrk's histograms, or ballast's service time. */
+  const reportedOf = (items: WireRun[]): Quantile => (items[0]?.tool === 'wrk'
+    ? ofCounts(mergeCounts(items.map((item) => item.reported as Map<number, number>)))
+    : ofHistogram(histogramOf(items.map((item) => item.reported as RunResult), 'service')));
+  const wireOf = (items: WireRun[]): Quantile => ofCounts(mergeCounts(items.map((item) => item.wire)));
   const us = (ms: number) => `${Math.round(ms * 1000)}`;
   const signedUs = (ms: number) => `${ms >= 0 ? '+' : '−'}${Math.abs(Math.round(ms * 1000))}`;
   console.log(`${hostLine()}, mode wire: ${seconds} s per run, ${rounds} round(s) of ballast / wrk (order alternating), each alone at ${count(rate)} req/s with ${connections} connections against a fresh server warmed by ${warmServerSeconds} s of wrk, tcpdump on lo capturing every run\n`);
@@ -578,22 +581,22 @@ async function wire(): Promise<void> {
   console.log(`| round | tool | req/s | ${keys.join(' | ')} | packets dropped |`);
   console.log(`|---:|---|---:|${keys.map(() => '---:').join('|')}|---:|`);
   for (const item of runs) {
-    const reported = reportedOf([item]);
-    const cells = keys.map((key) => `${us(at(reported, key))} / ${us(at(item.wire, key))} / ${signedUs(at(reported, key) - at(item.wire, key))}`);
+    const [reported, wire] = [reportedOf([item]), ofCounts(item.wire)];
+    const cells = keys.map((key) => `${us(at(reported, key))} / ${us(at(wire, key))} / ${signedUs(at(reported, key) - at(wire, key))}`);
     console.log(`| ${item.round + 1} | ${item.tool} | ${count(item.rps)} | ${cells.join(' | ')} | ${item.dropped} |`);
   }
   const byTool = (tool: Tool) => runs.filter((item) => item.tool === tool);
-  const [bReported, bWire] = [reportedOf(byTool('ballast')), mergeCounts(byTool('ballast').map((item) => item.wire))];
-  const [wReported, wWire] = [reportedOf(byTool('wrk')), mergeCounts(byTool('wrk').map((item) => item.wire))];
+  const [bReported, bWire] = [reportedOf(byTool('ballast')), wireOf(byTool('ballast'))];
+  const [wReported, wWire] = [reportedOf(byTool('wrk')), wireOf(byTool('wrk'))];
   console.log(`\nAll ${rounds} rounds merged, µs. "error" is the reported percentile minus the wire's: what the tool added to the server's time on the wire. The server's own tail moves from run to run on a shared VM; the tools' errors do not depend on it, so the last column compares the tools' measurement alone.\n`);
-  // "wire-adjusted": what ballast would have reported against the server wrk saw (wrk's reported
-  // value plus the difference of the two tools' errors), relative to wrk's reported value.
+  // "wire-adjusted": what ballast would have reported against the server wrk saw (that server's
+  // wire value plus ballast's error), relative to wrk's reported value.
   console.log('"wire-adjusted" is (ballast error − wrk error) ÷ wrk reported: how far ballast\'s percentile would be from wrk\'s had both met the same server.\n');
   console.log('| percentile | wrk reported | wrk wire | wrk error | ballast reported | ballast wire | ballast error | ballast reported vs wrk reported | ballast error − wrk error | wire-adjusted | within 10%? |');
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const key of keys) {
     const [br, bw, wr, ww] = [at(bReported, key), at(bWire, key), at(wReported, key), at(wWire, key)];
-    const adjusted = pct(wr + (br - bw) - (wr - ww), wr);
+    const adjusted = pct(ww + (br - bw), wr);
     console.log(`| ${key} | ${us(wr)} | ${us(ww)} | ${signedUs(wr - ww)} | ${us(br)} | ${us(bw)} | ${signedUs(br - bw)} | ${signed(pct(br, wr))} | ${signedUs(br - bw - (wr - ww))} | ${signed(adjusted)} | ${Math.abs(adjusted) <= 10 ? 'yes' : 'no'} |`);
   }
 }
