@@ -39,7 +39,14 @@ interface WorkerHandle {
   /** Requests counter at the previous heartbeat, for req/s. */
   previousRequests: { count: number; at: number } | undefined;
   requestsPerSecond: number;
+  /** reuseport: the socket slot this worker accepts from (its own); -1 with round-robin. */
+  slot: number;
+  /** reuseport: other slots whose sockets it accepts from too, while they have no worker of their own. */
+  adopted: Set<number>;
 }
+
+/** A listening socket's libuv handle, received over IPC and only kept (never accepted from) here. */
+type ListenHandle = { close(): void };
 
 export interface ArbiterOptions {
   settings: ServeSettings;
@@ -135,6 +142,14 @@ export class Arbiter {
   #wake: (() => void) | undefined;
   #crashTimes: number[] = [];
   #reusePort: boolean;
+  /**
+   * reuseport: per slot, a copy of the SO_REUSEPORT socket of each bind address. A worker that
+   * drains or dies leaves its socket, and the connections queued on it, here; the next worker of
+   * its slot listens on the same socket, and until then another worker adopts it. Closing the last
+   * copy of a SO_REUSEPORT socket would reset its queue (Linux migrates it only with
+   * net.ipv4.tcp_migrate_req=1), so these are closed only when the server stops.
+   */
+  #slots: Array<Array<ListenHandle | undefined>> = [];
   #binds: BindAddress[];
   #exit = Promise.withResolvers<number>();
   /** Exit code once the last worker is gone: non-zero when stopping because of a failure. */
@@ -254,6 +269,8 @@ export class Arbiter {
     void this.#dispatchLoop();
     const code = await this.#exit.promise;
     for (const [signal, listener] of this.#signalListeners) process.off(signal, listener);
+    for (const handles of this.#slots) for (const handle of handles) handle?.close();
+    this.#slots = [];
     return code;
   }
 
@@ -321,7 +338,7 @@ export class Arbiter {
     );
     const advice = reusePortAdvice(this.#settings.distribution, this.#reusePort);
     if (advice) this.#log.info({ distribution: 'round-robin' }, `round-robin connection distribution: ${advice}`);
-    const handles = Array.from({ length: this.#desired }, () => this.#spawn('start'));
+    const handles = Array.from({ length: this.#desired }, (_, slot) => this.#spawn('start', slot));
     await Promise.all(handles.map((handle) => handle.ready.promise));
     this.#state = 'running';
   }
@@ -331,7 +348,46 @@ export class Arbiter {
     return this.#settings.linearRegex ? [...inherited, '--enable-experimental-regexp-engine-on-excessive-backtracks'] : inherited;
   }
 
-  #spawn(purpose: Purpose): WorkerHandle {
+  /** A slot no worker (draining ones aside) calls its own, or a new one. */
+  #freeSlot(): number {
+    if (!this.#reusePort) return -1;
+    const taken = new Set<number>();
+    for (const handle of this.#workers.values()) if (handle.state !== 'draining' && !handle.retiring) taken.add(handle.slot);
+    for (let slot = 0; slot < this.#slots.length; slot++) if (!taken.has(slot)) return slot;
+    return this.#slots.length;
+  }
+
+  /**
+   * reuseport: every slot with sockets is accepted from by a ready worker. A slot whose own worker
+   * is ready is released by whoever adopted it; a slot without one (its worker died, drained for a
+   * scale-down, or its replacement is still booting) is adopted by the ready worker that has
+   * adopted the fewest.
+   */
+  #rebalanceSlots(): void {
+    if (!this.#reusePort || this.#state === 'stopping' || this.#state === 'stopped') return;
+    const serving = [...this.#workers.values()].filter((h) => h.state === 'ready' && h.worker.isConnected());
+    for (let slot = 0; slot < this.#slots.length; slot++) {
+      const handles = this.#slots[slot]!;
+      if (!handles.some(Boolean)) continue;
+      const adopters = serving.filter((h) => h.adopted.has(slot));
+      if (serving.some((h) => h.slot === slot)) {
+        for (const adopter of adopters) {
+          adopter.adopted.delete(slot);
+          adopter.worker.send({ t: 'release', slot } satisfies SupervisorMessage);
+        }
+        continue;
+      }
+      if (adopters.length > 0 || serving.length === 0) continue;
+      const adopter = serving.sort((a, b) => a.adopted.size - b.adopted.size || a.id - b.id)[0]!;
+      adopter.adopted.add(slot);
+      for (const [bind, handle] of handles.entries()) {
+        if (handle) adopter.worker.send({ t: 'adopt', slot, bind } satisfies SupervisorMessage, handle as never);
+      }
+      this.#log.info({ workerId: adopter.id, slot }, `worker ${adopter.id} also accepts from socket slot ${slot} until it has a worker of its own`);
+    }
+  }
+
+  #spawn(purpose: Purpose, slot = this.#freeSlot()): WorkerHandle {
     cluster.setupPrimary({
       exec: fileURLToPath(new URL('../worker/main.ts', import.meta.url)),
       execArgv: this.#workerExecArgv(),
@@ -360,7 +416,10 @@ export class Arbiter {
       statsAt: 0,
       previousRequests: undefined,
       requestsPerSecond: 0,
+      slot: this.#reusePort ? slot : -1,
+      adopted: new Set(),
     };
+    if (this.#reusePort) while (this.#slots.length <= slot) this.#slots.push([]);
     handle.ready.promise.catch(() => {}); // whoever awaits it handles the failure
     this.#workers.set(handle.id, handle);
     this.#log.debug({ workerId: handle.id, pid: handle.pid, purpose, generation: handle.generation }, 'booting worker');
@@ -371,16 +430,31 @@ export class Arbiter {
       worker.process.kill('SIGKILL');
     }, this.#settings.bootTimeout);
 
-    worker.on('message', (message: unknown) => {
-      if (isWorkerMessage(message)) this.#onMessage(handle, message);
+    worker.on('message', (message: unknown, socket?: ListenHandle) => {
+      if (isWorkerMessage(message)) this.#onMessage(handle, message, socket);
     });
     worker.on('exit', (code, signal) => this.#onExit(handle, code, signal));
     worker.on('error', (error) => this.#log.warn({ err: error, workerId: handle.id }, 'IPC error with worker'));
     return handle;
   }
 
-  #onMessage(handle: WorkerHandle, message: WorkerMessage): void {
+  #onMessage(handle: WorkerHandle, message: WorkerMessage, socket?: ListenHandle): void {
     switch (message.t) {
+      case 'sockets-request': {
+        const handles = this.#slots[handle.slot] ?? [];
+        for (let bind = 0; bind < this.#binds.length; bind++) {
+          const kept = handles[bind];
+          if (handle.worker.isConnected()) handle.worker.send({ t: 'socket', bind, has: kept !== undefined } satisfies SupervisorMessage, kept as never);
+        }
+        break;
+      }
+      case 'socket': {
+        const handles = this.#slots[handle.slot];
+        if (!socket) break;
+        if (handles && handles[message.bind] === undefined && this.#state !== 'stopped') handles[message.bind] = socket;
+        else socket.close();
+        break;
+      }
       case 'ready': {
         clearTimeout(handle.bootTimer);
         handle.state = 'ready';
@@ -392,6 +466,7 @@ export class Arbiter {
         handle.ready.resolve();
         // A worker of an older generation that finished booting after a reload is already obsolete.
         if (handle.generation < this.#generation || this.#state === 'stopping') this.#drain(handle, 'obsolete generation');
+        this.#rebalanceSlots();
         break;
       }
       case 'boot-error': {
@@ -445,15 +520,16 @@ export class Arbiter {
       this.#log.warn({ workerId: handle.id, pid: handle.pid, code, signal }, `worker ${handle.id} (pid ${handle.pid}) died unexpectedly (${how})`);
       this.#countRestart('crash');
       // Its generation was replaced by a reload in progress, or its replacement is booting.
-      if (handle.generation === this.#generation && !handle.retiring && this.#state === 'running') this.#replaceAfterBackoff();
+      if (handle.generation === this.#generation && !handle.retiring && this.#state === 'running') this.#replaceAfterBackoff(handle.slot);
     }
+    this.#rebalanceSlots();
     if (this.#workers.size === 0 && this.#state === 'stopping') {
       this.#state = 'stopped';
       this.#exit.resolve(this.#stopCode);
     }
   }
 
-  #replaceAfterBackoff(): void {
+  #replaceAfterBackoff(slot: number): void {
     const now = Date.now();
     this.#crashTimes = this.#crashTimes.filter((t) => now - t < crashWindowMs);
     this.#crashTimes.push(now);
@@ -463,7 +539,7 @@ export class Arbiter {
     if (delayMs > 0) this.#log.warn({ crashes, delayMs }, `replacing the worker in ${delayMs} ms (${crashes} deaths in the last minute)`);
     setTimeout(() => {
       if (this.#state !== 'running' || this.#activeCount() >= this.#desired) return;
-      void this.#spawnOrFail('replace');
+      void this.#spawnOrFail('replace', slot >= 0 ? slot : undefined);
     }, delayMs);
   }
 
@@ -476,8 +552,8 @@ export class Arbiter {
     return count;
   }
 
-  async #spawnOrFail(purpose: Purpose): Promise<WorkerHandle | undefined> {
-    const handle = this.#spawn(purpose);
+  async #spawnOrFail(purpose: Purpose, slot?: number): Promise<WorkerHandle | undefined> {
+    const handle = this.#spawn(purpose, slot);
     try {
       await handle.ready.promise;
       return handle;
@@ -494,7 +570,7 @@ export class Arbiter {
     const { reason, rss, requests } = request;
     this.#countRestart(reason);
     this.#log.info({ workerId: handle.id, pid: handle.pid, reason, rss, requests }, `recycling worker ${handle.id} (${reason}): booting its replacement first`);
-    const replacement = await this.#spawnOrFail('recycle');
+    const replacement = await this.#spawnOrFail('recycle', this.#reusePort ? handle.slot : undefined);
     if (replacement) this.#drain(handle, reason);
   }
 
@@ -506,6 +582,8 @@ export class Arbiter {
     const message: SupervisorMessage = { t: 'drain', gracefulTimeoutMs };
     if (handle.worker.isConnected()) handle.worker.send(message);
     else handle.worker.process.kill('SIGTERM');
+    handle.adopted.clear();
+    this.#rebalanceSlots();
     handle.killTimer = setTimeout(() => {
       this.#log.error({ workerId: handle.id, pid: handle.pid }, `worker ${handle.id} did not exit ${killGraceMs} ms after its graceful timeout: SIGKILL`);
       handle.worker.process.kill('SIGKILL');
@@ -529,7 +607,7 @@ export class Arbiter {
     this.#desired = next.workers;
     const generation = ++this.#generation;
     this.#log.info({ generation, workers: this.#desired }, `reloading: booting generation ${generation} before draining the old one`);
-    const fresh = Array.from({ length: this.#desired }, () => this.#spawn('reload'));
+    const fresh = Array.from({ length: this.#desired }, (_, slot) => this.#spawn('reload', this.#reusePort ? slot : -1));
     try {
       await Promise.all(fresh.map((handle) => handle.ready.promise));
     } catch (error) {

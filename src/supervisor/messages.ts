@@ -15,14 +15,23 @@ export type WorkerMessage =
   | ({ t: 'stats'; rss: number; heapUsed: number; loopUtilisation: number; loopDelayP99Ms: number; metrics: MetricsSnapshot } & WorkerStats)
   | { t: 'report'; report: Report }
   | { t: 'profile'; info: ProfileInfo }
-  | { t: 'stopped-accepting' };
+  | { t: 'stopped-accepting' }
+  // reuseport: a booting worker asks for its slot's sockets; a worker that had to bind new ones
+  // sends the supervisor a copy of each (the handle rides along with the message).
+  | { t: 'sockets-request' }
+  | { t: 'socket'; bind: number };
 
 export type SupervisorMessage =
   | { t: 'drain'; gracefulTimeoutMs: number }
   | { t: 'profile-requests'; path: string; count: number }
   | { t: 'profile-for'; seconds: number }
   | { t: 'heap-snapshot' }
-  | { t: 'stopped-accepting-ack' };
+  | { t: 'stopped-accepting-ack' }
+  // reuseport: one answer per bind address to 'sockets-request', with the slot's socket when the
+  // supervisor has one (has: false: bind a new one); adopt/release another slot's sockets.
+  | { t: 'socket'; bind: number; has: boolean }
+  | { t: 'adopt'; slot: number; bind: number }
+  | { t: 'release'; slot: number };
 
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
   return typeof value === 'object' && value !== null && typeof (value as { t?: unknown }).t === 'string';

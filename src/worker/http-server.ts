@@ -53,6 +53,9 @@ export interface WorkerStats {
   streams: number;
 }
 
+/** A listening socket's libuv handle as it travels over IPC (opaque here). */
+export type ListenHandle = object;
+
 export interface InFlightRequest {
   method: string;
   path: string;
@@ -64,7 +67,17 @@ export interface InFlightRequest {
 export interface WorkerServer {
   /** The requests in progress, oldest first, with their age in ms. */
   inFlight(): Array<Omit<InFlightRequest, 'startedAt'> & { ageMs: number }>;
-  listen(addresses: readonly BindAddress[], reusePort: boolean): Promise<Array<{ host: string; port: number }>>;
+  /**
+   * reusePort: each address gets its own SO_REUSEPORT socket, or listens on `inherited[i]`, the
+   * socket a previous worker of this slot listened on (kept by the supervisor).
+   */
+  listen(addresses: readonly BindAddress[], reusePort: boolean, inherited?: ReadonlyArray<ListenHandle | undefined>): Promise<Array<{ host: string; port: number }>>;
+  /** The listening sockets' handles, one per address, for the supervisor's copies. */
+  listenHandles(): ListenHandle[];
+  /** Also accepts from another slot's socket, into the server of address `index`, until release(slot). */
+  adopt(slot: number, index: number, handle: ListenHandle): Promise<void>;
+  /** Stops accepting from an adopted slot's sockets (this process's copies only: the sockets stay open). */
+  release(slot: number): void;
   /** Stops accepting and waits for connections to finish; force-closes what is left at the deadline. */
   drain(gracefulTimeoutMs: number, afterStopAccepting?: () => Promise<void>): Promise<{ forcedConnections: number }>;
   readonly stats: WorkerStats;
@@ -222,6 +235,8 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
   let shedLogTimer: NodeJS.Timeout | undefined;
   const streamControllers = new Set<AbortController>();
   const servers: http.Server[] = [];
+  /** Other slots' sockets this worker accepts from (reuseport), by slot: see adopt(). */
+  const adopted = new Map<number, net.Server[]>();
   const sockets = new Set<Socket>();
   /**
    * Requests in progress (queued ones included), oldest first, with what a stall report needs to
@@ -683,16 +698,19 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
       };
     },
 
-    async listen(addresses, reusePort) {
+    async listen(addresses, reusePort, inherited) {
       const bound: Array<{ host: string; port: number }> = [];
-      for (const address of addresses) {
+      for (const [index, address] of addresses.entries()) {
         const server = createServer();
         servers.push(server);
+        const handle = inherited?.[index];
         await new Promise<void>((resolve, reject) => {
           server.once('error', (error) => reject(createError('BALLAST_ERR_BIND', `cannot listen on ${address.host}:${address.port}: ${error.message}`, error)));
           // Round-robin: the supervisor owns the socket and hands connections out (cluster's
-          // default). reuseport: each worker binds its own socket and the kernel spreads load.
-          server.listen({ host: address.host, port: address.port, exclusive: reusePort, reusePort, backlog: 2048 }, resolve);
+          // default). reuseport: each worker binds its own socket and the kernel spreads load,
+          // or takes over the socket its slot's previous worker accepted from, queue and all.
+          if (handle) server.listen(handle, 2048, resolve);
+          else server.listen({ host: address.host, port: address.port, exclusive: reusePort, reusePort, backlog: 2048 }, resolve);
         });
         const actual = server.address() as net.AddressInfo;
         bound.push({ host: address.host, port: actual.port });
@@ -702,8 +720,35 @@ export function createWorkerServer(options: WorkerServerOptions): WorkerServer {
       return bound;
     },
 
+    listenHandles() {
+      return servers.map((server) => (server as unknown as { _handle: ListenHandle })._handle);
+    },
+
+    async adopt(slot, index, handle) {
+      const target = servers[index];
+      if (!target || draining) return;
+      // A plain net.Server accepts; the connections go to the address's HTTP server, with the
+      // socket options that server would have given them.
+      const options = target as unknown as { allowHalfOpen?: boolean; noDelay?: boolean; keepAlive?: boolean; keepAliveInitialDelay?: number; highWaterMark?: number };
+      const acceptor = net.createServer({ allowHalfOpen: options.allowHalfOpen ?? true, noDelay: options.noDelay ?? true, keepAlive: options.keepAlive ?? false, keepAliveInitialDelay: options.keepAliveInitialDelay ?? 0, highWaterMark: options.highWaterMark });
+      acceptor.on('connection', (socket: Socket) => target.emit('connection', socket));
+      let list = adopted.get(slot);
+      if (!list) adopted.set(slot, (list = []));
+      list.push(acceptor);
+      await new Promise<void>((resolve, reject) => {
+        acceptor.once('error', reject);
+        acceptor.listen(handle, 2048, resolve);
+      });
+    },
+
+    release(slot) {
+      for (const acceptor of adopted.get(slot) ?? []) acceptor.close();
+      adopted.delete(slot);
+    },
+
     async drain(gracefulTimeoutMs, afterStopAccepting) {
       draining = true;
+      for (const slot of [...adopted.keys()]) this.release(slot);
       // net.Server#close, not http.Server#close: the latter also drops idle keep-alive
       // connections at once, racing clients that are sending their next request right now.
       // Idle connections are instead closed by their keep-alive timeout (announced to the

@@ -11,7 +11,7 @@ import { loadApp } from './app-loader.ts';
 import { installFastFetch } from './fetch-fast.ts';
 import { createThreadPool } from './thread-pool/index.ts';
 import { createAccessLog } from './access-log.ts';
-import { createWorkerServer } from './http-server.ts';
+import { createWorkerServer, type ListenHandle } from './http-server.ts';
 import type { RecycleReason, SupervisorMessage, WorkerMessage } from '../supervisor/messages.ts';
 import { formatStack, startWatchdog, type WatchdogMessage } from '../introspection/watchdog.ts';
 import { createWorkerMetrics } from '../introspection/metrics.ts';
@@ -78,7 +78,38 @@ server = createWorkerServer({
   maxRequests,
   onMaxRequests: () => requestRecycle('max-requests'),
 });
-const addresses = await server.listen(settings.bind.map((address) => parseBind(address)), reusePort).catch(bootFailed);
+/**
+ * reuseport: the sockets this worker's slot already has (the supervisor keeps a copy of every
+ * worker's), one entry per bind address, undefined where this worker binds a new one. Taking
+ * over the socket is what makes a reload, recycle or crash lose nothing: the connections queued
+ * on it wait for the next worker instead of being reset when the old one closes it.
+ */
+function slotSockets(count: number): Promise<Array<ListenHandle | undefined>> {
+  if (!process.connected || count === 0) return Promise.resolve([]);
+  return new Promise((resolve) => {
+    const handles: Array<ListenHandle | undefined> = new Array(count).fill(undefined);
+    let answers = 0;
+    const onMessage = (message: SupervisorMessage, handle: ListenHandle | undefined) => {
+      if (message?.t !== 'socket') return;
+      if (message.has && handle) handles[message.bind] = handle;
+      if (++answers === count) {
+        process.off('message', onMessage);
+        resolve(handles);
+      }
+    };
+    process.on('message', onMessage);
+    send({ t: 'sockets-request' });
+  });
+}
+
+const inherited = reusePort ? await slotSockets(settings.bind.length) : [];
+const addresses = await server.listen(settings.bind.map((address) => parseBind(address)), reusePort, inherited).catch(bootFailed);
+if (reusePort && process.connected) {
+  // The supervisor's copies of the sockets this worker bound itself.
+  for (const [bind, handle] of server.listenHandles().entries()) {
+    if (!inherited[bind]) process.send!({ t: 'socket', bind } satisfies WorkerMessage, handle as never);
+  }
+}
 
 /**
  * A round trip with the supervisor after our listening sockets closed. IPC is ordered both ways:
@@ -114,8 +145,16 @@ function drain(gracefulTimeoutMs: number): Promise<void> {
   return draining;
 }
 
-process.on('message', (message: SupervisorMessage) => {
+process.on('message', (message: SupervisorMessage, handle?: ListenHandle) => {
   switch (message?.t) {
+    case 'adopt':
+      if (handle) {
+        server.adopt(message.slot, message.bind, handle).catch((error: unknown) => log.warn({ err: error, slot: message.slot }, 'could not accept from another worker\'s socket'));
+      }
+      break;
+    case 'release':
+      server.release(message.slot);
+      break;
     case 'drain':
       void drain(message.gracefulTimeoutMs);
       break;
