@@ -5,7 +5,6 @@
 // that cannot boot stops the server with the app's own error instead of a crash loop.
 
 import cluster, { type Worker } from 'node:cluster';
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -103,26 +102,26 @@ const maxBackoffMs = 10_000;
 /** The second stage of a kill: this long after the graceful timeout, SIGKILL. */
 const killGraceMs = 5_000;
 
-/** SO_REUSEPORT drops connections queued on a closing socket unless Linux migrates them. */
+/**
+ * `auto` is round-robin: the supervisor hands each new connection to the next worker, so even a
+ * few keep-alive clients are spread evenly, where the kernel's SO_REUSEPORT hash can put two
+ * connections on one worker. Both are drain-safe (reuseport through the supervisor's copies of
+ * the workers' sockets, see Arbiter.#slots); reuseport is the choice for clients that open a
+ * new connection per request.
+ */
 export function chooseReusePort(distribution: ServeSettings['distribution']): boolean {
-  if (distribution !== 'auto') return distribution === 'reuseport';
-  if (process.platform !== 'linux') return false;
-  try {
-    return readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim() === '1';
-  } catch {
-    return false;
-  }
+  return distribution === 'reuseport';
 }
 
 /**
- * Why `auto` chose round-robin on Linux, as advice for the start-up line: with SO_REUSEPORT each
- * worker accepts for itself, with no supervisor hop per connection, which served 1.97x raw
- * node:http cluster's (and 2.66x PM2's) req/s in bench/hello --close, where every request is a new
+ * For the start-up line when `auto` chose round-robin on Linux: with SO_REUSEPORT each worker
+ * accepts for itself, with no supervisor hop per connection, which served 1.97x raw node:http
+ * cluster's (and 2.66x PM2's) req/s in bench/hello --close, where every request is a new
  * connection. Undefined where there is nothing to advise.
  */
 export function reusePortAdvice(distribution: ServeSettings['distribution'], reusePort: boolean): string | undefined {
   if (distribution !== 'auto' || reusePort || process.platform !== 'linux') return undefined;
-  return 'net.ipv4.tcp_migrate_req is not 1, so a draining worker could drop connections queued on its own SO_REUSEPORT socket; with `sysctl -w net.ipv4.tcp_migrate_req=1` ballast uses SO_REUSEPORT, which accepts new connections about twice as fast (docs/settings.md, distribution)';
+  return 'for clients that open a new connection per request (no keep-alive), --distribution reuseport lets each worker accept for itself, about twice as fast; reloads, recycling and crashes lose no queued connection either way (docs/settings.md, distribution)';
 }
 
 function formatUrl(host: string, port: number): string {

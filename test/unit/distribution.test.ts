@@ -9,11 +9,9 @@ test('an explicit distribution is taken as given, with no advice', () => {
   assert.equal(reusePortAdvice('reuseport', true), undefined);
 });
 
-test('auto on Linux follows net.ipv4.tcp_migrate_req, and says how to get SO_REUSEPORT when it chose round-robin', { skip: process.platform !== 'linux' && 'Linux only' }, async () => {
-  const { readFileSync } = await import('node:fs');
-  const migrates = readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim() === '1';
-  assert.equal(chooseReusePort('auto'), migrates);
-  const advice = reusePortAdvice('auto', chooseReusePort('auto'));
-  if (migrates) assert.equal(advice, undefined);
-  else assert.match(advice ?? '', /sysctl -w net\.ipv4\.tcp_migrate_req=1/);
+test('auto is round-robin; on Linux the start-up advice names reuseport for connection-per-request clients', () => {
+  assert.equal(chooseReusePort('auto'), false);
+  const advice = reusePortAdvice('auto', false);
+  if (process.platform === 'linux') assert.match(advice ?? '', /--distribution reuseport/);
+  else assert.equal(advice, undefined);
 });
