@@ -6,7 +6,9 @@
 //      request from its actual send, so its percentiles are compared with ballast's service time
 //      (also from the actual send) and, separately, with ballast's latency from the intended send
 //      (which adds schedule lag).
-// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous|sequential|wire] [--start at|alternate] [--ballast-args '--threads 2'] [--warm-server 2]
+// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous|sequential|wire] [--start at|alternate] [--ballast-args '--threads 2'] [--warm-server 2] [--pin]
+// --pin: the server runs on CPU 0 and every generator (the warm-up wrk too) on CPU 1 (taskset), so
+// neither waits for the other to be scheduled off a shared core; by default the scheduler places them.
 // --warm-server S (default 2; 0 for none): every fixed-rate latency run's fresh server first gets S
 // seconds of unmeasured full-speed wrk load (see withServer).
 // --mode all (the default): each tool runs alone (sequentially) against a fresh server; the server
@@ -42,7 +44,7 @@ import { addEncoded, type Histogram } from '../../src/load/histogram.ts';
 import type { RunResult } from '../../src/load/types.ts';
 import { startCapture } from './wire.ts';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '1' }, markdown: { type: 'boolean', default: false }, mode: { type: 'string', default: 'all' }, start: { type: 'string', default: 'at' }, 'ballast-args': { type: 'string' }, 'warm-server': { type: 'string', default: '2' } } });
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '1' }, markdown: { type: 'boolean', default: false }, mode: { type: 'string', default: 'all' }, start: { type: 'string', default: 'at' }, 'ballast-args': { type: 'string' }, 'warm-server': { type: 'string', default: '2' }, pin: { type: 'boolean', default: false } } });
 if (!['all', 'simultaneous', 'sequential', 'wire'].includes(values.mode)) throw new Error(`--mode must be all, simultaneous, sequential or wire, not ${values.mode}`);
 const rounds = Number(values.rounds);
 const warmServerSeconds = Number(values['warm-server']);
@@ -72,7 +74,8 @@ const autocannonBin = join(root, 'bench/node_modules/autocannon/autocannon.js');
  * so their 1 % tail is about the tools and the host rather than the server's JIT.
  */
 async function withServer<T>(fn: (url: string, port: number) => Promise<T>, warm = false): Promise<T> {
-  const child = spawn(process.execPath, [join(here, 'hello-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [command, args] = pinned('0', process.execPath, [join(here, 'hello-server.ts')]);
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
   const { port } = JSON.parse(line) as { port: number };
   const url = `http://127.0.0.1:${port}/`;
@@ -88,14 +91,21 @@ async function withServer<T>(fn: (url: string, port: number) => Promise<T>, warm
   }
 }
 
-function run(command: string, args: string[]): string {
+/** `command args` under `taskset -c cpu` with --pin, else as given. */
+function pinned(cpu: string, command: string, args: string[]): [string, string[]] {
+  return values.pin ? ['taskset', ['-c', cpu, command, ...args]] : [command, args];
+}
+
+function run(tool: string, toolArgs: string[]): string {
+  const [command, args] = pinned('1', tool, toolArgs);
   const result = spawnSync(command, args, { encoding: 'utf8', cwd: root, maxBuffer: 64 * 1024 * 1024 });
   if (result.status !== 0 && result.status !== 99) throw new Error(`${command} ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
   return result.stdout;
 }
 
 /** Like run(), without blocking this process, so two tools can run at once. */
-function runAsync(command: string, args: string[], onSpawn?: (pid: number) => void): Promise<string> {
+function runAsync(tool: string, toolArgs: string[], onSpawn?: (pid: number) => void): Promise<string> {
+  const [command, args] = pinned('1', tool, toolArgs);
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     if (child.pid !== undefined) onSpawn?.(child.pid);
@@ -270,7 +280,7 @@ const hasWrk = has('wrk');
 function hostLine(): string {
   const steal = readSteal();
   const stolen = steal[1] > stealBefore[1] ? ((steal[0] - stealBefore[0]) / (steal[1] - stealBefore[1])) * 100 : 0;
-  return `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, raw node:http hello world, load average before: ${loadBefore}, after: ${loadavg().map((value) => value.toFixed(2)).join(' ')}, CPU stolen by the hypervisor during the run: ${stolen.toFixed(1)}%`;
+  return `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, raw node:http hello world, load average before: ${loadBefore}, after: ${loadavg().map((value) => value.toFixed(2)).join(' ')}, CPU stolen by the hypervisor during the run: ${stolen.toFixed(1)}%${values.pin ? ', pinned (taskset): server on CPU 0, generators on CPU 1' : ''}`;
 }
 
 /** The socket inodes a process holds (from /proc/PID/fd). */
