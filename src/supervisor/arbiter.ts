@@ -79,6 +79,9 @@ export interface WorkerStatus {
   shed: Record<string, number> | null;
   /** ms since the last heartbeat: high means the worker's event loop is blocked */
   heartbeatAgeMs: number | null;
+  /** reuseport: the socket slot the worker accepts from, and other slots it has adopted (null/[] with round-robin). */
+  slot: number | null;
+  adoptedSlots: number[];
 }
 
 export interface ServerStatus {
@@ -236,6 +239,8 @@ export class Arbiter {
           loopUtilisation: s?.loopUtilisation ?? null, loopDelayP99Ms: s?.loopDelayP99Ms ?? null, connections: s?.connections ?? null,
           openStreams: s?.streams ?? null, deadlines: s?.deadlines ?? null, shed: s ? { ...s.shed } : null,
           heartbeatAgeMs: s ? now - h.statsAt : null,
+          slot: h.slot >= 0 ? h.slot : null,
+          adoptedSlots: [...h.adopted].sort((a, b) => a - b),
         };
       }),
     };

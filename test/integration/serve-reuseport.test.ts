@@ -17,9 +17,17 @@ const running: ServeProcess[] = [];
 after(async () => { await Promise.all(running.map((s) => s.stop())); });
 
 async function serve(args: string[]): Promise<ServeProcess> {
-  const server = await startServe([...args, '--distribution', 'reuseport', '--bind', '127.0.0.1:0', '--access-log', 'off']);
+  const server = await startServe([...args, '--distribution', 'reuseport', '--bind', '127.0.0.1:0', '--access-log', 'off', '--admin-token', 'sesame']);
   running.push(server);
   return server;
+}
+
+/** Each ready or booting worker's socket slot and adopted slots, from the admin /status. */
+async function slots(server: ServeProcess): Promise<Array<{ state: string; slot: number | null; adoptedSlots: number[] }>> {
+  const listening = await server.waitForLog((r) => r.msg.startsWith('listening on'));
+  const response = await fetch(`${listening.admin as string}/status`, { headers: { authorization: 'Bearer sesame' } });
+  const status = await response.json() as { workers: Array<{ state: string; slot: number | null; adoptedSlots: number[] }> };
+  return status.workers.filter((w) => w.state !== 'draining');
 }
 
 interface CloseLoadResult { ok: number; bodies: Map<string, number>; errors: string[] }
@@ -87,12 +95,21 @@ test('reuseport: SIGTTOU hands the removed worker\'s socket to a remaining one, 
   const { promise: stop, resolve: stopLoad } = Promise.withResolvers<void>();
   const load = connectionPerRequestLoad(`${server.url}/hello`, 24, stop);
   await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.deepEqual((await slots(server)).map((w) => w.slot).sort(), [0, 1, 2]);
   server.signal('SIGTTOU');
   await server.waitForLog((r) => /exited after draining/.test(r.msg), 20_000);
+  // The removed worker's slot is adopted by one of the two left.
+  const afterScaleDown = await slots(server);
+  assert.equal(afterScaleDown.length, 2);
+  assert.equal(afterScaleDown.flatMap((w) => w.adoptedSlots).length, 1, JSON.stringify(afterScaleDown));
   await new Promise((resolve) => setTimeout(resolve, 700));
   const beforeScaleUp = server.logs.length;
   server.signal('SIGTTIN');
   await server.waitForLog((r) => server.logs.indexOf(r) >= beforeScaleUp && /^worker \d+ ready$/.test(r.msg), 20_000);
+  // The new worker takes the free slot back from its adopter.
+  const afterScaleUp = await slots(server);
+  assert.deepEqual(afterScaleUp.map((w) => w.slot).sort(), [0, 1, 2]);
+  assert.deepEqual(afterScaleUp.flatMap((w) => w.adoptedSlots), []);
   await new Promise((resolve) => setTimeout(resolve, 700));
   stopLoad();
   const scaled = await load;
