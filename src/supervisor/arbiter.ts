@@ -453,10 +453,19 @@ export class Arbiter {
         break;
       }
       case 'socket': {
-        const handles = this.#slots[handle.slot];
         if (!socket) break;
-        if (handles && handles[message.bind] === undefined && this.#state !== 'stopped') handles[message.bind] = socket;
-        else socket.close();
+        const handles = this.#slots[handle.slot];
+        if (!handles || this.#state === 'stopped') {
+          socket.close();
+        } else if (handles[message.bind] === undefined) {
+          handles[message.bind] = socket;
+        } else {
+          // Two workers bound new sockets for one slot (a reload racing a crash replacement): the
+          // second socket becomes a slot of its own, adopted once its worker lets go, not reset.
+          const spare: Array<ListenHandle | undefined> = [];
+          spare[message.bind] = socket;
+          this.#slots.push(spare);
+        }
         break;
       }
       case 'ready': {
