@@ -391,6 +391,7 @@ export class Arbiter {
     }
   }
 
+  /** `slot`: the socket slot to take (reuseport; ignored with round-robin), by default a free one. */
   #spawn(purpose: Purpose, slot = this.#freeSlot()): WorkerHandle {
     cluster.setupPrimary({
       exec: fileURLToPath(new URL('../worker/main.ts', import.meta.url)),
@@ -552,7 +553,7 @@ export class Arbiter {
     if (delayMs > 0) this.#log.warn({ crashes, delayMs }, `replacing the worker in ${delayMs} ms (${crashes} deaths in the last minute)`);
     setTimeout(() => {
       if (this.#state !== 'running' || this.#activeCount() >= this.#desired) return;
-      void this.#spawnOrFail('replace', slot >= 0 ? slot : undefined);
+      void this.#spawnOrFail('replace', slot);
     }, delayMs);
   }
 
@@ -583,7 +584,7 @@ export class Arbiter {
     const { reason, rss, requests } = request;
     this.#countRestart(reason);
     this.#log.info({ workerId: handle.id, pid: handle.pid, reason, rss, requests }, `recycling worker ${handle.id} (${reason}): booting its replacement first`);
-    const replacement = await this.#spawnOrFail('recycle', this.#reusePort ? handle.slot : undefined);
+    const replacement = await this.#spawnOrFail('recycle', handle.slot);
     if (replacement) this.#drain(handle, reason);
   }
 
@@ -620,7 +621,7 @@ export class Arbiter {
     this.#desired = next.workers;
     const generation = ++this.#generation;
     this.#log.info({ generation, workers: this.#desired }, `reloading: booting generation ${generation} before draining the old one`);
-    const fresh = Array.from({ length: this.#desired }, (_, slot) => this.#spawn('reload', this.#reusePort ? slot : -1));
+    const fresh = Array.from({ length: this.#desired }, (_, slot) => this.#spawn('reload', slot));
     try {
       await Promise.all(fresh.map((handle) => handle.ready.promise));
     } catch (error) {

@@ -24,8 +24,9 @@ const reusePort = process.env.BALLAST_WORKER_REUSEPORT === '1';
 const workerId = cluster.worker?.id ?? 0;
 const log = createLogger({ name: `worker ${workerId}`, level: settings.logLevel, base: { worker: workerId } });
 
-function send(message: WorkerMessage): void {
-  if (process.connected) process.send!(message);
+/** `handle`: a listening socket that travels with the message (reuseport's copies for the supervisor). */
+function send(message: WorkerMessage, handle?: ListenHandle): void {
+  if (process.connected) process.send!(message, handle as never);
 }
 
 for (const signal of ['SIGINT', 'SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGWINCH'] as const) process.on(signal, () => {});
@@ -104,11 +105,9 @@ function slotSockets(count: number): Promise<Array<ListenHandle | undefined>> {
 
 const inherited = reusePort ? await slotSockets(settings.bind.length) : [];
 const addresses = await server.listen(settings.bind.map((address) => parseBind(address)), reusePort, inherited).catch(bootFailed);
-if (reusePort && process.connected) {
+if (reusePort) {
   // The supervisor's copies of the sockets this worker bound itself.
-  for (const [bind, handle] of server.listenHandles().entries()) {
-    if (!inherited[bind]) process.send!({ t: 'socket', bind } satisfies WorkerMessage, handle as never);
-  }
+  for (const [bind, handle] of server.listenHandles().entries()) if (!inherited[bind]) send({ t: 'socket', bind }, handle);
 }
 
 /**
