@@ -6,7 +6,12 @@
 //      request from its actual send, so its percentiles are compared with ballast's service time
 //      (also from the actual send) and, separately, with ballast's latency from the intended send
 //      (which adds schedule lag).
-// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous|sequential|wire] [--start at|alternate] [--ballast-args '--threads 2'] [--warm-server 2] [--pin]
+// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous|sequential|wire] [--start at|alternate] [--ballast-args '--threads 2'] [--warm-server 2] [--pin] [--sched]
+// --sched (with --mode sequential; needs perf and root): in every run, `perf sched record` for the
+// middle of the run (from 2 s in to 1 s before the end) and a table of how long each tool's
+// event-loop thread waited to run after each wake-up, where the kernel woke it, and behind whom it
+// waited (bench/load/sched.ts). perf's own cost inflates every tool's tail in those runs, so
+// compare their latencies with runs without --sched.
 // --pin: the server runs on CPU 0 and every generator (the warm-up wrk too) on CPU 1 (taskset), so
 // neither waits for the other to be scheduled off a shared core; by default the scheduler places them.
 // --warm-server S (default 2; 0 for none): every fixed-rate latency run's fresh server first gets S
@@ -42,9 +47,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { addEncoded, type Histogram } from '../../src/load/histogram.ts';
 import type { RunResult } from '../../src/load/types.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { canRecordSched, recordSched, type SchedStats } from './sched.ts';
 import { startCapture } from './wire.ts';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '1' }, markdown: { type: 'boolean', default: false }, mode: { type: 'string', default: 'all' }, start: { type: 'string', default: 'at' }, 'ballast-args': { type: 'string' }, 'warm-server': { type: 'string', default: '2' }, pin: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '1' }, markdown: { type: 'boolean', default: false }, mode: { type: 'string', default: 'all' }, start: { type: 'string', default: 'at' }, 'ballast-args': { type: 'string' }, 'warm-server': { type: 'string', default: '2' }, pin: { type: 'boolean', default: false }, sched: { type: 'boolean', default: false } } });
 if (!['all', 'simultaneous', 'sequential', 'wire'].includes(values.mode)) throw new Error(`--mode must be all, simultaneous, sequential or wire, not ${values.mode}`);
 const rounds = Number(values.rounds);
 const warmServerSeconds = Number(values['warm-server']);
@@ -55,7 +62,7 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 const root = join(here, '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'ballast-bench-'));
 
-interface Row { tool: string; mode: string; rps: number; p50: number; p90: number; p99: number; p999?: number; note?: string }
+interface Row { tool: string; mode: string; rps: number; p50: number; p90: number; p99: number; p999?: number; note?: string; /** Generator CPU seconds for the run (GNU time). */ cpuS?: number }
 const rows: Row[] = [];
 /** p50/p75/p90/p99 in ms. */
 interface Quantiles { p50: number; p75: number; p90: number; p99: number }
@@ -73,7 +80,7 @@ const autocannonBin = join(root, 'bench/node_modules/autocannon/autocannon.js');
  * 7-14 ms in that second); after the warm-up neither appears. Fixed-rate latency runs are warmed,
  * so their 1 % tail is about the tools and the host rather than the server's JIT.
  */
-async function withServer<T>(fn: (url: string, port: number) => Promise<T>, warm = false): Promise<T> {
+async function withServer<T>(fn: (url: string, port: number, serverPid: number) => Promise<T>, warm = false): Promise<T> {
   const [command, args] = pinned('0', process.execPath, [join(here, 'hello-server.ts')]);
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
@@ -84,7 +91,7 @@ async function withServer<T>(fn: (url: string, port: number) => Promise<T>, warm
       if (hasWrk) await runAsync('wrk', ['-t', '1', '-c', String(connections), '-d', `${warmServerSeconds}s`, url]);
       else await runAsync(process.execPath, [autocannonBin, '-c', String(connections), '-d', String(warmServerSeconds), url]);
     }
-    return await fn(url, port);
+    return await fn(url, port, child.pid!);
   } finally {
     child.kill('SIGTERM');
     await once(child, 'exit');
@@ -96,10 +103,24 @@ function pinned(cpu: string, command: string, args: string[]): [string, string[]
   return values.pin ? ['taskset', ['-c', cpu, command, ...args]] : [command, args];
 }
 
+/**
+ * The generator's CPU seconds (user + system) in the last run(), from GNU time (Debian's `time`
+ * package) when it is installed. On 2 cores the server is the bottleneck at full speed, so the
+ * req/s a tool reaches says as much about the CPU it leaves the server as about the tool; its
+ * requests per CPU-second say how many it could send with a core of its own.
+ */
+let lastCpuS: number | undefined;
+const gnuTime = '/usr/bin/time';
 function run(tool: string, toolArgs: string[]): string {
   const [command, args] = pinned('1', tool, toolArgs);
-  const result = spawnSync(command, args, { encoding: 'utf8', cwd: root, maxBuffer: 64 * 1024 * 1024 });
+  const timed = hasGnuTime ? [gnuTime, ['-f', '%U %S', '-o', join(tmp, 'cpu.txt'), command, ...args]] as const : [command, args] as const;
+  const result = spawnSync(timed[0], timed[1], { encoding: 'utf8', cwd: root, maxBuffer: 64 * 1024 * 1024 });
   if (result.status !== 0 && result.status !== 99) throw new Error(`${command} ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
+  lastCpuS = undefined;
+  if (hasGnuTime) {
+    const [user, system] = readFileSync(join(tmp, 'cpu.txt'), 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+    if (Number.isFinite(user) && Number.isFinite(system)) lastCpuS = user + system;
+  }
   return result.stdout;
 }
 
@@ -118,15 +139,30 @@ function runAsync(tool: string, toolArgs: string[], onSpawn?: (pid: number) => v
   });
 }
 
+function ballastArgs(url: string, extra: string[], json: string): string[] {
+  return [join(root, 'bin/ballast.js'), 'load', url, '--duration', `${seconds}s`, '--no-progress', '--json', json, ...extra];
+}
+
 function ballast(url: string, extra: string[], mode: string): RunResult {
   const json = join(tmp, `ballast-${rows.length}.json`);
-  run(process.execPath, [join(root, 'bin/ballast.js'), 'load', url, '--duration', `${seconds}s`, '--no-progress', '--json', json, ...extra]);
+  run(process.execPath, ballastArgs(url, extra, json));
+  return ballastResult(json, mode);
+}
+
+/** ballast() without blocking this process; `onSpawn` gets the generator's pid. */
+async function ballastAsync(url: string, extra: string[], mode: string, onSpawn?: (pid: number) => void): Promise<RunResult> {
+  const json = join(tmp, `ballast-${rows.length}.json`);
+  await runAsync(process.execPath, ballastArgs(url, extra, json), onSpawn);
+  return ballastResult(json, mode);
+}
+
+function ballastResult(json: string, mode: string): RunResult {
   const result = JSON.parse(readFileSync(json, 'utf8'));
   const s = result.summary;
   // The open model's headline latency is from the intended send; its service time (from the
   // actual send) is what closed-loop tools and autocannon --overallRate measure.
   const service = s.serviceMs ? `; service time p50 ${s.serviceMs.p50} p90 ${s.serviceMs.p90} p99 ${s.serviceMs.p99} ms, schedule lag p99 ${s.scheduleLagMs.p99} ms` : '';
-  rows.push({ tool: 'ballast load', mode, rps: s.requestsPerSecond, p50: s.latencyMs.p50, p90: s.latencyMs.p90, p99: s.latencyMs.p99, p999: s.latencyMs.p999, note: `generator CPU ${result.generator[0].cpuPercent}%, verdict ${result.generator[0].verdict}${service}` });
+  rows.push({ tool: 'ballast load', mode, cpuS: lastCpuS, rps: s.requestsPerSecond, p50: s.latencyMs.p50, p90: s.latencyMs.p90, p99: s.latencyMs.p99, p999: s.latencyMs.p999, note: `generator CPU ${result.generator[0].cpuPercent}%, verdict ${result.generator[0].verdict}${service}` });
   return result;
 }
 
@@ -230,8 +266,8 @@ function mergeCounts(histograms: Array<Map<number, number>>): Map<number, number
   return merged;
 }
 
-async function wrkPaced(url: string, pacedConnections = connections, pacedRate = rate): Promise<PacedRun> {
-  const out = await runAsync('wrk', ['-t', '1', '-c', String(pacedConnections), '-d', `${seconds}s`, '-s', paceScript, url, '--', String(pacedRate)]);
+async function wrkPaced(url: string, pacedConnections = connections, pacedRate = rate, onSpawn?: (pid: number) => void): Promise<PacedRun> {
+  const out = await runAsync('wrk', ['-t', '1', '-c', String(pacedConnections), '-d', `${seconds}s`, '-s', paceScript, url, '--', String(pacedRate)], onSpawn);
   const line = /WRK_JSON (.*)/.exec(out);
   if (!line) throw new Error(`wrk printed no result: ${out}`);
   const data = JSON.parse(line[1]) as { requests: number; durationUs: number; errors: number } & Record<(typeof quantileKeys)[number], number>;
@@ -248,7 +284,7 @@ async function wrkPaced(url: string, pacedConnections = connections, pacedRate =
 function autocannon(url: string, extra: string[], mode: string): void {
   const out = run(process.execPath, [autocannonBin, '--json', '-c', '64', '-d', String(seconds), ...extra, url]);
   const result = JSON.parse(out);
-  rows.push({ tool: 'autocannon', mode, rps: Math.round((result.requests.total / result.duration) * 100) / 100, p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, p999: result.latency.p99_9 });
+  rows.push({ tool: 'autocannon', mode, cpuS: lastCpuS, rps: Math.round((result.requests.total / result.duration) * 100) / 100, p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, p999: result.latency.p99_9 });
 }
 
 function toMs(text: string): number {
@@ -260,7 +296,7 @@ function toMs(text: string): number {
 function wrk(url: string, mode: string): void {
   const out = run('wrk', ['-t', '1', '-c', '64', '-d', `${seconds}s`, '--latency', url]);
   const pick = (label: string) => toMs(new RegExp(`^\\s*${label}%\\s+(\\S+)`, 'm').exec(out)![1]);
-  rows.push({ tool: 'wrk', mode, rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]), p50: pick('50'), p90: pick('90'), p99: pick('99') });
+  rows.push({ tool: 'wrk', mode, cpuS: lastCpuS, rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]), p50: pick('50'), p90: pick('90'), p99: pick('99') });
 }
 
 /** CPU time stolen by the hypervisor (other VMs on the same host), from /proc/stat's `cpu` line, as [steal, total] ticks. */
@@ -276,6 +312,7 @@ const stealBefore = readSteal();
 const loadBefore = loadavg().map((value) => value.toFixed(2)).join(' ');
 const has = (command: string) => spawnSync('which', [command]).status === 0;
 const hasWrk = has('wrk');
+const hasGnuTime = spawnSync(gnuTime, ['-f', '%U', 'true'], { stdio: 'ignore' }).status === 0;
 /** The host and its weather over the run so far: Node, CPU, load average before/now, CPU stolen by the hypervisor. */
 function hostLine(): string {
   const steal = readSteal();
@@ -493,12 +530,38 @@ async function sequential(): Promise<void> {
   const ballastRuns: RunResult[] = [];
   const wrkA: PacedRun[] = [];
   const wrkB: PacedRun[] = [];
+  if (values.sched && !canRecordSched()) throw new Error('--sched needs perf with the sched tracepoints (apt-get install -y linux-perf; run as root)');
+  if (values.sched && seconds < 5) throw new Error('--sched needs --duration 5 or more (it records from 2 s in to 1 s before the end)');
+  const sched: Array<{ round: number; tool: string; stats: SchedStats }> = [];
+  let round = 0;
+  /** With --sched, records the scheduler while the generator `pid` runs against `serverPid`. */
+  const watch = (tool: string, serverPid: number, waits: Promise<unknown>[]) => (pid: number) => {
+    if (!values.sched) return;
+    const at = round + 1;
+    waits.push((async () => {
+      await sleep(2000);
+      sched.push({ round: at, tool, stats: await recordSched(pid, serverPid, seconds - 3, tmp, `${tool.replace(' ', '-')}-${at}`) });
+    })());
+  };
   const steps: Array<[string, () => Promise<void>]> = [
-    ['ballast', async () => { ballastRuns.push(await withServer(async (url) => ballast(url, ['--rate', String(rate), '--connections', String(connections), ...ballastExtra], `open model, ${rate} req/s`), true)); }],
-    ['wrk A', async () => { wrkA.push(await withServer(async (url) => wrkPaced(url), true)); }],
-    ['wrk B', async () => { wrkB.push(await withServer(async (url) => wrkPaced(url), true)); }],
+    ['ballast', async () => {
+      ballastRuns.push(await withServer(async (url, _port, serverPid) => {
+        const waits: Promise<unknown>[] = [];
+        const result = await ballastAsync(url, ['--rate', String(rate), '--connections', String(connections), ...ballastExtra], `open model, ${rate} req/s`, watch('ballast', serverPid, waits));
+        await Promise.all(waits);
+        return result;
+      }, true));
+    }],
+    ...(['wrk A', 'wrk B'] as const).map((tool): [string, () => Promise<void>] => [tool, async () => {
+      (tool === 'wrk A' ? wrkA : wrkB).push(await withServer(async (url, _port, serverPid) => {
+        const waits: Promise<unknown>[] = [];
+        const result = await wrkPaced(url, connections, rate, watch(tool, serverPid, waits));
+        await Promise.all(waits);
+        return result;
+      }, true));
+    }]),
   ];
-  for (let round = 0; round < rounds; round++) {
+  for (round = 0; round < rounds; round++) {
     for (let i = 0; i < steps.length; i++) await steps[(i + round) % steps.length][1]();
     process.stderr.write(`round ${round + 1} of ${rounds} done\n`);
   }
@@ -527,6 +590,15 @@ async function sequential(): Promise<void> {
     const w = wrkPercentile(both, percentile);
     const mine = service ? Math.round(service.getValueAtPercentile(percentile)) / 1000 : Number.NaN;
     console.log(`| ${key} | ${fmt(a)} | ${fmt(b)} | ${signed(pct(b, a))} | ${fmt(w)} | ${fmt(mine)} | ${signed(pct(mine, w))} | ${Math.abs(pct(mine, w)) <= 10 ? 'yes' : 'no'} |`);
+  }
+  if (!values.sched) return;
+  console.log(`\nThe scheduler (perf sched, ${seconds - 3} s from 2 s into each run): each tool's event-loop thread, woken when a response (or its own timer) is due; "delay": from the wake-up to the thread running, µs; "on the waker's CPU": wake-ups the kernel placed on the CPU that ran the waker; "behind the server": of the wake-ups delayed over 100 µs, those where a server thread ran until the tool got the CPU.\n`);
+  console.log('| round | tool | wake-ups | delay p50 | p90 | p99 | p99.9 | on the waker\'s CPU | delayed > 100 µs | behind the server |');
+  console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  const share = (part: number, whole: number) => (whole > 0 ? `${((part / whole) * 100).toFixed(1)}%` : '–');
+  for (const { round: at, tool, stats } of sched.sort((x, y) => x.round - y.round || x.tool.localeCompare(y.tool))) {
+    const d = stats.delayUs;
+    console.log(`| ${at} | ${tool} | ${count(stats.wakeups)} | ${d.p50} | ${d.p90} | ${d.p99} | ${d.p999} | ${stats.onWakerCpuPercent}% | ${count(stats.delayedOver100us)} (${share(stats.delayedOver100us, stats.wakeups)}) | ${share(stats.delayedBehindServer, stats.delayedOver100us)} |`);
   }
 }
 
@@ -664,9 +736,14 @@ if (values.mode === 'all') {
   }
   if (values.markdown) {
     console.log(header, '\n');
-    console.log('| tool | mode | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | note |');
-    console.log('|---|---|---:|---:|---:|---:|---:|---|');
-    for (const row of rows) console.log(`| ${row.tool} | ${row.mode} | ${Math.round(row.rps).toLocaleString('en-US')} | ${fmt(row.p50)} | ${fmt(row.p90)} | ${fmt(row.p99)} | ${fmt(row.p999)} | ${row.note ?? ''} |`);
+    if (hasGnuTime) console.log('"µs CPU/req": the generator\'s CPU time (user + system, GNU time) per request it completed in that run; "req per CPU-s": the same inverted, what one core of its own would send at that cost.\n');
+    console.log('| tool | mode | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | µs CPU/req | req per CPU-s | note |');
+    console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---|');
+    const perRequest = (row: Row) => (row.cpuS !== undefined && row.rps > 0 ? (row.cpuS * 1e6) / (row.rps * seconds) : undefined);
+    for (const row of rows) {
+      const us = perRequest(row);
+      console.log(`| ${row.tool} | ${row.mode} | ${Math.round(row.rps).toLocaleString('en-US')} | ${fmt(row.p50)} | ${fmt(row.p90)} | ${fmt(row.p99)} | ${fmt(row.p999)} | ${us === undefined ? '–' : us.toFixed(1)} | ${us === undefined ? '–' : count(1e6 / us)} | ${row.note ?? ''} |`);
+    }
   } else {
     console.log(header);
     console.table(rows);
