@@ -684,6 +684,8 @@ async function wire(): Promise<void> {
 }
 
 if (values.mode === 'all') {
+  const openRuns: RunResult[] = [];
+  const pacedRuns: PacedRun[] = [];
   for (let round = 0; round < rounds; round++) {
     await withServer(async (url) => ballast(url, ['--users', '64', '--connections', '64'], 'max, 64 connections'));
     // The same with the previous transport, for the before/after of the raw transport in one run.
@@ -691,9 +693,11 @@ if (values.mode === 'all') {
     await withServer(async (url) => autocannon(url, [], 'max, 64 connections'));
     if (hasWrk) await withServer(async (url) => wrk(url, 'max, 64 connections'));
     const open = await withServer(async (url) => ballast(url, ['--rate', String(rate), '--connections', '64'], `open model, ${rate} req/s`), true);
+    openRuns.push(open);
     // wrk paced right after ballast's open model, so the two latency runs share the host's weather.
     if (hasWrk) {
       const paced = await withServer(async (url) => wrkPaced(url), true);
+      pacedRuns.push(paced);
       rows.push({ tool: 'wrk', mode: `paced to ${rate} req/s (Lua delay)`, rps: paced.rps, ...paced.quantiles, note: `p75 ${paced.quantiles.p75} ms; ${paced.errors} errors` });
       agreements.push({
         round: round + 1, wrkRps: paced.rps, ballastRps: open.summary.requestsPerSecond, wrk: paced.quantiles,
@@ -753,6 +757,21 @@ if (values.mode === 'all') {
     console.log('| round | req/s wrk / ballast | p50 | p75 | p90 | p99 | service within 10% | latency within 10% | errors wrk / ballast |');
     console.log('|---:|---:|---:|---:|---:|---:|---|---|---|');
     for (const line of agreementLines) console.log(line);
+  }
+  if (pacedRuns.length > 1) {
+    // Every round's samples in one histogram per tool, as --mode sequential does: the 1 % tail
+    // rests on all the rounds rather than on the middle round's.
+    const service = histogramOf(openRuns, 'service');
+    const merged = mergeCounts(pacedRuns.map((item) => item.histogram));
+    console.log(`\nAll ${pacedRuns.length} rounds' fixed-rate runs merged, ms: paced wrk / ballast service time.\n`);
+    console.log('| percentile | wrk | ballast service time | ballast − wrk | within 10%? |');
+    console.log('|---|---:|---:|---:|---|');
+    for (const key of quantileKeys) {
+      const percentile = Number(key.slice(1));
+      const w = wrkPercentile(merged, percentile);
+      const mine = service ? Math.round(service.getValueAtPercentile(percentile)) / 1000 : Number.NaN;
+      console.log(`| ${key} | ${fmt(w)} | ${fmt(mine)} | ${signed(pct(mine, w))} | ${Math.abs(pct(mine, w)) <= 10 ? 'yes' : 'no'} |`);
+    }
   }
 } else if (values.mode === 'sequential') {
   await sequential();
