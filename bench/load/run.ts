@@ -6,7 +6,7 @@
 //      request from its actual send, so its percentiles are compared with ballast's service time
 //      (also from the actual send) and, separately, with ballast's latency from the intended send
 //      (which adds schedule lag).
-// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous|sequential|wire] [--start at|alternate] [--ballast-args '--threads 2'] [--warm-server 2] [--pin] [--sched]
+// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous|sequential|wire] [--start at|alternate] [--ballast-args '--threads 2'] [--warm-server 2] [--pin] [--sched] [--help]
 // --sched (with --mode sequential; needs perf and root): in every run, `perf sched record` for the
 // middle of the run (from 2 s in to 1 s before the end) and a table of how long each tool's
 // event-loop thread waited to run after each wake-up, where the kernel woke it, and behind whom it
@@ -51,7 +51,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { canRecordSched, recordSched, type SchedStats } from './sched.ts';
 import { startCapture } from './wire.ts';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '1' }, markdown: { type: 'boolean', default: false }, mode: { type: 'string', default: 'all' }, start: { type: 'string', default: 'at' }, 'ballast-args': { type: 'string' }, 'warm-server': { type: 'string', default: '2' }, pin: { type: 'boolean', default: false }, sched: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '1' }, markdown: { type: 'boolean', default: false }, mode: { type: 'string', default: 'all' }, start: { type: 'string', default: 'at' }, 'ballast-args': { type: 'string' }, 'warm-server': { type: 'string', default: '2' }, pin: { type: 'boolean', default: false }, sched: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
+if (values.help) {
+  // The usage is this file's opening comment.
+  const source = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
+  console.log(source.slice(0, source.findIndex((line) => !line.startsWith('//'))).map((line) => line.replace(/^\/\/ ?/, '')).join('\n'));
+  process.exit(0);
+}
 if (!['all', 'simultaneous', 'sequential', 'wire'].includes(values.mode)) throw new Error(`--mode must be all, simultaneous, sequential or wire, not ${values.mode}`);
 const rounds = Number(values.rounds);
 const warmServerSeconds = Number(values['warm-server']);
