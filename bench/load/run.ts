@@ -190,6 +190,10 @@ function quantilesOf(result: RunResult, name: 'latency' | 'service'): Quantiles 
 const fmt = (n: number | undefined) => (n === undefined ? '–' : n < 10 ? n.toFixed(3) : n.toFixed(1));
 const pct = (a: number, b: number) => (b > 0 ? ((a - b) / b) * 100 : Number.NaN);
 const signed = (value: number) => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(1)}%`;
+/** ballast's service-time percentile (ms) from merged histograms, NaN without samples. */
+const serviceAt = (service: Histogram | undefined, percentile: number) => (service ? Math.round(service.getValueAtPercentile(percentile)) / 1000 : Number.NaN);
+/** Table cells `wrk | ballast | ballast − wrk | within 10%?`. */
+const versusWrk = (w: number, mine: number) => `${fmt(w)} | ${fmt(mine)} | ${signed(pct(mine, w))} | ${Math.abs(pct(mine, w)) <= 10 ? 'yes' : 'no'}`;
 const count = (n: number) => Math.round(n).toLocaleString('en-US');
 
 // wrk paced by its Lua delay() hook (one Lua state per wrk thread; we run one). delay() is called
@@ -515,11 +519,9 @@ async function simultaneous(): Promise<void> {
   console.log('|---|---:|---:|---:|---|---:|---:|---:|');
   for (const key of quantileKeys) {
     const percentile = Number(key.slice(1));
-    const w = wrkPercentile(mergedWrk, percentile);
-    const b = service ? Math.round(service.getValueAtPercentile(percentile)) / 1000 : Number.NaN;
     const a = wrkPercentile(mergedA, percentile);
     const bb = wrkPercentile(mergedB, percentile);
-    console.log(`| ${key} | ${fmt(w)} | ${fmt(b)} | ${signed(pct(b, w))} | ${Math.abs(pct(b, w)) <= 10 ? 'yes' : 'no'} | ${fmt(a)} | ${fmt(bb)} | ${signed(pct(bb, a))} |`);
+    console.log(`| ${key} | ${versusWrk(wrkPercentile(mergedWrk, percentile), serviceAt(service, percentile))} | ${fmt(a)} | ${fmt(bb)} | ${signed(pct(bb, a))} |`);
   }
 }
 /**
@@ -774,9 +776,7 @@ if (values.mode === 'all') {
     console.log('|---|---:|---:|---:|---|');
     for (const key of quantileKeys) {
       const percentile = Number(key.slice(1));
-      const w = wrkPercentile(merged, percentile);
-      const mine = service ? Math.round(service.getValueAtPercentile(percentile)) / 1000 : Number.NaN;
-      console.log(`| ${key} | ${fmt(w)} | ${fmt(mine)} | ${signed(pct(mine, w))} | ${Math.abs(pct(mine, w)) <= 10 ? 'yes' : 'no'} |`);
+      console.log(`| ${key} | ${versusWrk(wrkPercentile(merged, percentile), serviceAt(service, percentile))} |`);
     }
   }
 } else if (values.mode === 'sequential') {
