@@ -6,7 +6,9 @@
 //      request from its actual send, so its percentiles are compared with ballast's service time
 //      (also from the actual send) and, separately, with ballast's latency from the intended send
 //      (which adds schedule lag).
-// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous|sequential|wire] [--start at|alternate] [--ballast-args '--threads 2'] [--warm-server 2] [--pin] [--sched] [--help]
+// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous|sequential|wire] [--start at|alternate] [--ballast-args '--threads 2'] [--ballast-node-args '--single-threaded-gc'] [--warm-server 2] [--pin] [--sched] [--help]
+// --ballast-node-args: Node/V8 flags for the `ballast load` process only (the servers and the
+// other tools run without them), e.g. to A/B a GC setting of the generator.
 // --sched (with --mode sequential; needs perf and root): in every run, `perf sched record` for the
 // middle of the run (from 2 s in to 1 s before the end) and a table of how long each tool's
 // event-loop thread waited to run after each wake-up, where the kernel woke it, and behind whom it
@@ -51,7 +53,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { canRecordSched, recordSched, type SchedStats } from './sched.ts';
 import { startCapture } from './wire.ts';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '1' }, markdown: { type: 'boolean', default: false }, mode: { type: 'string', default: 'all' }, start: { type: 'string', default: 'at' }, 'ballast-args': { type: 'string' }, 'warm-server': { type: 'string', default: '2' }, pin: { type: 'boolean', default: false }, sched: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '1' }, markdown: { type: 'boolean', default: false }, mode: { type: 'string', default: 'all' }, start: { type: 'string', default: 'at' }, 'ballast-args': { type: 'string' }, 'ballast-node-args': { type: 'string' }, 'warm-server': { type: 'string', default: '2' }, pin: { type: 'boolean', default: false }, sched: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
 if (values.help) {
   // The usage is this file's opening comment.
   const source = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
@@ -146,7 +148,8 @@ function runAsync(tool: string, toolArgs: string[], onSpawn?: (pid: number) => v
 }
 
 function ballastArgs(url: string, extra: string[], json: string): string[] {
-  return [join(root, 'bin/ballast.js'), 'load', url, '--duration', `${seconds}s`, '--no-progress', '--json', json, ...extra];
+  const nodeArgs = (values['ballast-node-args'] ?? '').split(/\s+/).filter(Boolean);
+  return [...nodeArgs, join(root, 'bin/ballast.js'), 'load', url, '--duration', `${seconds}s`, '--no-progress', '--json', json, ...extra];
 }
 
 function ballast(url: string, extra: string[], mode: string): RunResult {
@@ -573,7 +576,7 @@ async function sequential(): Promise<void> {
     for (let i = 0; i < steps.length; i++) await steps[(i + round) % steps.length][1]();
     process.stderr.write(`round ${round + 1} of ${rounds} done\n`);
   }
-  console.log(`${hostLine()}, mode sequential: ${seconds} s per run, ${rounds} round(s) of ballast${ballastExtra.length ? ` (${ballastExtra.join(' ')})` : ''} / wrk A / wrk B (order rotating), each alone at ${count(rate)} req/s with ${connections} connections against a fresh server\n`);
+  console.log(`${hostLine()}, mode sequential: ${seconds} s per run, ${rounds} round(s) of ballast${ballastExtra.length ? ` (${ballastExtra.join(' ')})` : ''}${values['ballast-node-args'] ? ` (node ${values['ballast-node-args']})` : ''} / wrk A / wrk B (order rotating), each alone at ${count(rate)} req/s with ${connections} connections against a fresh server\n`);
   console.log('Per round, ms: wrk A / wrk B / ballast service time (from the actual send) / ballast latency (from the intended send).\n');
   console.log('| round | req/s wrk A / wrk B / ballast | p50 | p75 | p90 | p99 | errors |');
   console.log('|---:|---:|---:|---:|---:|---:|---|');
