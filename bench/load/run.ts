@@ -111,25 +111,25 @@ function pinned(cpu: string, command: string, args: string[]): [string, string[]
   return values.pin ? ['taskset', ['-c', cpu, command, ...args]] : [command, args];
 }
 
-/**
- * The generator's CPU seconds (user + system) in the last run(), from GNU time (Debian's `time`
- * package) when it is installed. On 2 cores the server is the bottleneck at full speed, so the
- * req/s a tool reaches says as much about the CPU it leaves the server as about the tool; its
- * requests per CPU-second say how many it could send with a core of its own.
- */
-let lastCpuS: number | undefined;
 const gnuTime = '/usr/bin/time';
-function run(tool: string, toolArgs: string[]): string {
+/**
+ * Runs a tool to completion. `cpuS`: its CPU seconds (user + system), from GNU time (Debian's
+ * `time` package) when it is installed. On 2 cores the server is the bottleneck at full speed,
+ * so the req/s a tool reaches says as much about the CPU it leaves the server as about the tool;
+ * its requests per CPU-second say how many it could send with a core of its own.
+ */
+function run(tool: string, toolArgs: string[]): { stdout: string; cpuS: number | undefined } {
   const [command, args] = pinned('1', tool, toolArgs);
-  const timed = hasGnuTime ? [gnuTime, ['-f', '%U %S', '-o', join(tmp, 'cpu.txt'), command, ...args]] as const : [command, args] as const;
-  const result = spawnSync(timed[0], timed[1], { encoding: 'utf8', cwd: root, maxBuffer: 64 * 1024 * 1024 });
+  const cpuFile = join(tmp, 'cpu.txt');
+  const [program, programArgs] = hasGnuTime ? [gnuTime, ['-f', '%U %S', '-o', cpuFile, command, ...args]] : [command, args];
+  const result = spawnSync(program, programArgs, { encoding: 'utf8', cwd: root, maxBuffer: 64 * 1024 * 1024 });
   if (result.status !== 0 && result.status !== 99) throw new Error(`${command} ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
-  lastCpuS = undefined;
+  let cpuS: number | undefined;
   if (hasGnuTime) {
-    const [user, system] = readFileSync(join(tmp, 'cpu.txt'), 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
-    if (Number.isFinite(user) && Number.isFinite(system)) lastCpuS = user + system;
+    const [user, system] = readFileSync(cpuFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+    if (Number.isFinite(user) && Number.isFinite(system)) cpuS = user + system;
   }
-  return result.stdout;
+  return { stdout: result.stdout, cpuS };
 }
 
 /** Like run(), without blocking this process, so two tools can run at once. */
@@ -154,8 +154,7 @@ function ballastArgs(url: string, extra: string[], json: string): string[] {
 
 function ballast(url: string, extra: string[], mode: string): RunResult {
   const json = join(tmp, `ballast-${rows.length}.json`);
-  run(process.execPath, ballastArgs(url, extra, json));
-  return ballastResult(json, mode);
+  return ballastResult(json, mode, run(process.execPath, ballastArgs(url, extra, json)).cpuS);
 }
 
 /** ballast() without blocking this process; `onSpawn` gets the generator's pid. */
@@ -165,13 +164,13 @@ async function ballastAsync(url: string, extra: string[], mode: string, onSpawn?
   return ballastResult(json, mode);
 }
 
-function ballastResult(json: string, mode: string): RunResult {
+function ballastResult(json: string, mode: string, cpuS?: number): RunResult {
   const result = JSON.parse(readFileSync(json, 'utf8'));
   const s = result.summary;
   // The open model's headline latency is from the intended send; its service time (from the
   // actual send) is what closed-loop tools and autocannon --overallRate measure.
   const service = s.serviceMs ? `; service time p50 ${s.serviceMs.p50} p90 ${s.serviceMs.p90} p99 ${s.serviceMs.p99} ms, schedule lag p99 ${s.scheduleLagMs.p99} ms` : '';
-  rows.push({ tool: 'ballast load', mode, cpuS: lastCpuS, rps: s.requestsPerSecond, p50: s.latencyMs.p50, p90: s.latencyMs.p90, p99: s.latencyMs.p99, p999: s.latencyMs.p999, note: `generator CPU ${result.generator[0].cpuPercent}%, verdict ${result.generator[0].verdict}${service}` });
+  rows.push({ tool: 'ballast load', mode, cpuS, rps: s.requestsPerSecond, p50: s.latencyMs.p50, p90: s.latencyMs.p90, p99: s.latencyMs.p99, p999: s.latencyMs.p999, note: `generator CPU ${result.generator[0].cpuPercent}%, verdict ${result.generator[0].verdict}${service}` });
   return result;
 }
 
@@ -295,9 +294,9 @@ async function wrkPaced(url: string, pacedConnections = connections, pacedRate =
 }
 
 function autocannon(url: string, extra: string[], mode: string): void {
-  const out = run(process.execPath, [autocannonBin, '--json', '-c', '64', '-d', String(seconds), ...extra, url]);
-  const result = JSON.parse(out);
-  rows.push({ tool: 'autocannon', mode, cpuS: lastCpuS, rps: Math.round((result.requests.total / result.duration) * 100) / 100, p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, p999: result.latency.p99_9 });
+  const { stdout, cpuS } = run(process.execPath, [autocannonBin, '--json', '-c', '64', '-d', String(seconds), ...extra, url]);
+  const result = JSON.parse(stdout);
+  rows.push({ tool: 'autocannon', mode, cpuS, rps: Math.round((result.requests.total / result.duration) * 100) / 100, p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, p999: result.latency.p99_9 });
 }
 
 function toMs(text: string): number {
@@ -307,9 +306,9 @@ function toMs(text: string): number {
 }
 
 function wrk(url: string, mode: string): void {
-  const out = run('wrk', ['-t', '1', '-c', '64', '-d', `${seconds}s`, '--latency', url]);
+  const { stdout: out, cpuS } = run('wrk', ['-t', '1', '-c', '64', '-d', `${seconds}s`, '--latency', url]);
   const pick = (label: string) => toMs(new RegExp(`^\\s*${label}%\\s+(\\S+)`, 'm').exec(out)![1]);
-  rows.push({ tool: 'wrk', mode, cpuS: lastCpuS, rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]), p50: pick('50'), p90: pick('90'), p99: pick('99') });
+  rows.push({ tool: 'wrk', mode, cpuS, rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]), p50: pick('50'), p90: pick('90'), p99: pick('99') });
 }
 
 /** CPU time stolen by the hypervisor (other VMs on the same host), from /proc/stat's `cpu` line, as [steal, total] ticks. */
@@ -544,36 +543,34 @@ async function sequential(): Promise<void> {
   if (values.sched && !canRecordSched()) throw new Error('--sched needs perf with the sched tracepoints (apt-get install -y linux-perf; run as root)');
   if (values.sched && seconds < 5) throw new Error('--sched needs --duration 5 or more (it records from 2 s in to 1 s before the end)');
   const sched: Array<{ round: number; tool: string; stats: SchedStats }> = [];
-  let round = 0;
   /** With --sched, records the scheduler while the generator `pid` runs against `serverPid`. */
-  const watch = (tool: string, serverPid: number, waits: Promise<unknown>[]) => (pid: number) => {
+  const watch = (at: number, tool: string, serverPid: number, waits: Promise<unknown>[]) => (pid: number) => {
     if (!values.sched) return;
-    const at = round + 1;
     waits.push((async () => {
       await sleep(2000);
       sched.push({ round: at, tool, stats: await recordSched(pid, serverPid, seconds - 3, tmp, `${tool.replace(' ', '-')}-${at}`) });
     })());
   };
-  const steps: Array<[string, () => Promise<void>]> = [
-    ['ballast', async () => {
+  const steps: Array<[string, (round: number) => Promise<void>]> = [
+    ['ballast', async (round) => {
       ballastRuns.push(await withServer(async (url, _port, serverPid) => {
         const waits: Promise<unknown>[] = [];
-        const result = await ballastAsync(url, ['--rate', String(rate), '--connections', String(connections), ...ballastExtra], `open model, ${rate} req/s`, watch('ballast', serverPid, waits));
+        const result = await ballastAsync(url, ['--rate', String(rate), '--connections', String(connections), ...ballastExtra], `open model, ${rate} req/s`, watch(round + 1, 'ballast', serverPid, waits));
         await Promise.all(waits);
         return result;
       }, true));
     }],
-    ...(['wrk A', 'wrk B'] as const).map((tool): [string, () => Promise<void>] => [tool, async () => {
+    ...(['wrk A', 'wrk B'] as const).map((tool): [string, (round: number) => Promise<void>] => [tool, async (round) => {
       (tool === 'wrk A' ? wrkA : wrkB).push(await withServer(async (url, _port, serverPid) => {
         const waits: Promise<unknown>[] = [];
-        const result = await wrkPaced(url, connections, rate, watch(tool, serverPid, waits));
+        const result = await wrkPaced(url, connections, rate, watch(round + 1, tool, serverPid, waits));
         await Promise.all(waits);
         return result;
       }, true));
     }]),
   ];
-  for (round = 0; round < rounds; round++) {
-    for (let i = 0; i < steps.length; i++) await steps[(i + round) % steps.length][1]();
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < steps.length; i++) await steps[(i + round) % steps.length][1](round);
     process.stderr.write(`round ${round + 1} of ${rounds} done\n`);
   }
   console.log(`${hostLine()}, mode sequential: ${seconds} s per run, ${rounds} round(s) of ballast${ballastExtra.length ? ` (${ballastExtra.join(' ')})` : ''}${values['ballast-node-args'] ? ` (node ${values['ballast-node-args']})` : ''} / wrk A / wrk B (order rotating), each alone at ${count(rate)} req/s with ${connections} connections against a fresh server\n`);
@@ -599,8 +596,7 @@ async function sequential(): Promise<void> {
     const a = wrkPercentile(mergedA, percentile);
     const b = wrkPercentile(mergedB, percentile);
     const w = wrkPercentile(both, percentile);
-    const mine = service ? Math.round(service.getValueAtPercentile(percentile)) / 1000 : Number.NaN;
-    console.log(`| ${key} | ${fmt(a)} | ${fmt(b)} | ${signed(pct(b, a))} | ${fmt(w)} | ${fmt(mine)} | ${signed(pct(mine, w))} | ${Math.abs(pct(mine, w)) <= 10 ? 'yes' : 'no'} |`);
+    console.log(`| ${key} | ${fmt(a)} | ${fmt(b)} | ${signed(pct(b, a))} | ${versusWrk(w, serviceAt(service, percentile))} |`);
   }
   if (!values.sched) return;
   console.log(`\nThe scheduler (perf sched, ${seconds - 3} s from 2 s into each run): each tool's event-loop thread, woken when a response (or its own timer) is due; "delay": from the wake-up to the thread running, µs; "on the waker's CPU": wake-ups the kernel placed on the CPU that ran the waker; "behind the server": of the wake-ups delayed over 100 µs, those where a server thread ran until the tool got the CPU.\n`);

@@ -55,12 +55,12 @@ export async function recordSched(generatorPid: number, serverPid: number, secon
 
 interface Wake { atS: number; wakerCpu: number; targetCpu: number }
 
+/** What one thread of the generator met: its wake-up delays and how many of them were on the waker's CPU, over 100 µs, and of those behind the server. */
+interface ThreadWaits { delaysUs: number[]; onWakerCpu: number; over100us: number; behindServer: number }
+
 export function analyse(text: string, generatorThreads: Set<number>, serverThreads: Set<number>): SchedStats {
   const pending = new Map<number, Wake>();
-  const delays = new Map<number, number[]>();
-  const onWaker = new Map<number, number>();
-  const behindServer = new Map<number, number>();
-  const over = new Map<number, number>();
+  const threads = new Map<number, ThreadWaits>();
   const line = /^\s*\[(\d+)\]\s+([\d.]+):\s+sched:(sched_waking|sched_switch):\s+(.*)$/;
   for (const row of text.split('\n')) {
     const match = line.exec(row);
@@ -81,25 +81,26 @@ export function analyse(text: string, generatorThreads: Set<number>, serverThrea
     const wake = pending.get(next);
     if (wake === undefined) continue;
     pending.delete(next);
+    let waits = threads.get(next);
+    if (waits === undefined) threads.set(next, (waits = { delaysUs: [], onWakerCpu: 0, over100us: 0, behindServer: 0 }));
     const delayUs = (atS - wake.atS) * 1e6;
-    if (!delays.has(next)) delays.set(next, []);
-    delays.get(next)!.push(delayUs);
-    if (wake.targetCpu === wake.wakerCpu) onWaker.set(next, (onWaker.get(next) ?? 0) + 1);
+    waits.delaysUs.push(delayUs);
+    if (wake.targetCpu === wake.wakerCpu) waits.onWakerCpu++;
     if (delayUs > 100) {
-      over.set(next, (over.get(next) ?? 0) + 1);
-      if (serverThreads.has(Number(switched[1]))) behindServer.set(next, (behindServer.get(next) ?? 0) + 1);
+      waits.over100us++;
+      if (serverThreads.has(Number(switched[1]))) waits.behindServer++;
     }
   }
   // The event-loop thread is the one woken most often (V8's helpers and libuv's pool sleep).
-  let busiest = -1;
-  for (const [tid, list] of delays) if (busiest === -1 || list.length > delays.get(busiest)!.length) busiest = tid;
-  const list = (delays.get(busiest) ?? []).sort((a, b) => a - b);
+  let busiest: ThreadWaits = { delaysUs: [], onWakerCpu: 0, over100us: 0, behindServer: 0 };
+  for (const waits of threads.values()) if (waits.delaysUs.length > busiest.delaysUs.length) busiest = waits;
+  const list = busiest.delaysUs.sort((a, b) => a - b);
   const at = (q: number) => (list.length === 0 ? 0 : Math.round(list[Math.min(list.length - 1, Math.floor(list.length * q))]));
   return {
     wakeups: list.length,
     delayUs: { p50: at(0.5), p90: at(0.9), p99: at(0.99), p999: at(0.999) },
-    onWakerCpuPercent: list.length === 0 ? 0 : Math.round(((onWaker.get(busiest) ?? 0) / list.length) * 1000) / 10,
-    delayedOver100us: over.get(busiest) ?? 0,
-    delayedBehindServer: behindServer.get(busiest) ?? 0,
+    onWakerCpuPercent: list.length === 0 ? 0 : Math.round((busiest.onWakerCpu / list.length) * 1000) / 10,
+    delayedOver100us: busiest.over100us,
+    delayedBehindServer: busiest.behindServer,
   };
 }
