@@ -244,6 +244,7 @@ export function buildGroup(name: string, settings: LoadSettings, rawRequests: re
     thinkMs: settings.thinkMs,
     rate: settings.rate,
     arrival: settings.arrival,
+    pacing: settings.pacing,
     seed: settings.seed,
     stages,
     streams: settings.streams,
@@ -271,7 +272,7 @@ export function describeGroup(group: GroupSpec, durationMs: number): string {
       return `closed model, ${peak} users${group.thinkMs ? `, think ${group.thinkMs} ms` : ''}, ${group.connections} connections${suffix}`;
     }
     case 'open':
-      return `open model, ${group.stages.length ? 'ramped' : `${group.rate} req/s`} ${group.arrival} arrivals${group.arrival === 'poisson' ? ` (seed ${group.seed})` : ''}, ${group.connections} connections, max ${group.maxInFlight} in flight${suffix}`;
+      return `open model, ${group.stages.length ? 'ramped' : `${group.rate} req/s`} ${group.arrival} arrivals${group.arrival === 'poisson' ? ` (seed ${group.seed})` : ''}${group.pacing === 'precise' ? ', precise pacing' : ''}, ${group.connections} connections, max ${group.maxInFlight} in flight${suffix}`;
     case 'stream':
       return `${group.streams} SSE streams held ${group.holdMs / 1000}s${suffix}`;
   }

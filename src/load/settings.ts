@@ -19,6 +19,7 @@ export const loadSettings = [
   { section: 'Load model', name: 'thinkMs', type: 'int', min: 0, default: 0, doc: 'Closed model: milliseconds a user waits after each response before the next request.' },
   { section: 'Load model', name: 'rate', short: 'r', type: 'int', min: 0, default: 0, doc: 'Open model: requests per second (the starting rate when --stages is given).' },
   { section: 'Load model', name: 'arrival', type: 'enum', choices: ['constant', 'poisson'], default: 'constant', doc: 'Open model: evenly spaced arrivals, or a Poisson process (random gaps with the same mean rate).' },
+  { section: 'Load model', name: 'pacing', type: 'enum', choices: ['timer', 'precise'], default: 'timer', doc: 'Open model: how arrivals are timed. timer: the event loop\'s timers, which fire on whole milliseconds, so each millisecond\'s arrivals go out together, ~0.7 ms late on average (shown as schedule lag, and counted in latency). precise: a pacer thread wakes the loop at each arrival\'s time (at most every 0.1 ms), ~0.05-0.1 ms late, for servers that answer in well under a millisecond; it costs about twice the generator CPU, and on a 2-core host shared with the server it measured a longer latency tail (BENCHMARKS.md).' },
   { section: 'Load model', name: 'seed', type: 'int', min: 0, default: 1, doc: 'Seed of the Poisson arrivals, so a run can be repeated exactly.' },
   { section: 'Load model', name: 'stages', type: 'list', default: [], defaultDoc: '', doc: 'Ramp the target (users, or the rate in the open model) linearly: `30s:500,60s:5000` goes to 500 in 30 s, then to 5000 in 60 s. The run lasts as long as the stages unless --duration is given.' },
   { section: 'Load model', name: 'duration', short: 'd', type: 'duration', min: 1, default: 10_000, doc: 'How long to generate load (`500ms`, `30s`, `5m`).' },
@@ -60,6 +61,7 @@ export interface LoadSettings {
   thinkMs: number;
   rate: number;
   arrival: 'constant' | 'poisson';
+  pacing: 'timer' | 'precise';
   seed: number;
   stages: string[];
   duration: number;

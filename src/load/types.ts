@@ -38,6 +38,8 @@ export interface GroupSpec {
   thinkMs: number;
   rate: number;
   arrival: 'constant' | 'poisson';
+  /** Open model: event-loop timers (whole ms) or the pacer thread (sub-ms). */
+  pacing: 'timer' | 'precise';
   seed: number;
   stages: Stage[];
   streams: number;

@@ -15,6 +15,7 @@ import { createArrivalSchedule, TargetCurve, type ArrivalSchedule } from '../sch
 import type { GroupSpec, Stage } from '../types.ts';
 import { classifyError, TimedRequestHandler, type GroupTransport } from './transport.ts';
 import type { Executor, ExecutorClock } from './executor.ts';
+import { Pacer } from './pacer.ts';
 
 class Arrival extends TimedRequestHandler {
   intendedMs = 0;
@@ -44,6 +45,9 @@ export class OpenExecutor implements Executor {
   #isInterrupting = false;
   #idle: (() => void) | undefined;
   #tick = () => this.#run();
+  #pacer: Pacer | undefined;
+  #isPaced = false;
+  #isStarted = false;
 
   constructor(group: GroupSpec, share: { rate: number; stages: Stage[]; seed: number; phase: number }, transport: GroupTransport, recorder: GroupRecorder, clock: ExecutorClock) {
     this.#group = group;
@@ -53,13 +57,31 @@ export class OpenExecutor implements Executor {
     this.#curve = new TargetCurve(share.rate, share.stages, clock.durationMs);
     this.#schedule = createArrivalSchedule(this.#curve, group.arrival, share.seed, share.phase);
     this.#nextAtMs = this.#schedule.next();
+    if (group.pacing === 'precise') {
+      // Until its thread is up (~20-40 ms), the event loop's timers pace the arrivals.
+      const pacer = new Pacer({ rate: share.rate, stages: share.stages, durationMs: clock.durationMs, arrival: group.arrival, seed: share.seed, phase: share.phase }, this.#tick);
+      this.#pacer = pacer;
+      pacer.ready().then(
+        () => {
+          if (this.#isStopping || this.#pacer !== pacer) return;
+          this.#isPaced = true;
+          if (this.#isStarted) pacer.start(this.#clock.startMs);
+        },
+        () => {
+          this.#pacer = undefined;
+        },
+      );
+    }
   }
 
   start(): void {
+    this.#isStarted = true;
+    if (this.#isPaced) this.#pacer?.start(this.#clock.startMs);
     this.#run();
   }
 
   #run(): void {
+    if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#isStopping) return;
     const start = this.#clock.startMs;
@@ -84,6 +106,10 @@ export class OpenExecutor implements Executor {
     }
     this.#recorder.noteConcurrency(this.#inFlight);
     if (this.#nextAtMs >= durationMs) return;
+    if (this.#isPaced) {
+      // The pacer's thread wakes this loop at the next arrival's time.
+      return;
+    }
     // Timers have ~1 ms granularity; arrivals due within it go out together on the next tick, and
     // their lateness is recorded as schedule lag (and counted in their latency).
     this.#timer = setTimeout(this.#tick, Math.max(0, this.#nextAtMs - (performance.now() - start)));
@@ -105,6 +131,10 @@ export class OpenExecutor implements Executor {
   async stop(gracefulStopMs: number): Promise<void> {
     this.#isStopping = true;
     if (this.#timer) clearTimeout(this.#timer);
+    const pacer = this.#pacer;
+    this.#pacer = undefined;
+    this.#isPaced = false;
+    await pacer?.stop();
     if (this.#inFlight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, gracefulStopMs);
