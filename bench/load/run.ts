@@ -6,7 +6,7 @@
 //      request from its actual send, so its percentiles are compared with ballast's service time
 //      (also from the actual send) and, separately, with ballast's latency from the intended send
 //      (which adds schedule lag).
-// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous|sequential|wire] [--start at|alternate] [--ballast-args '--threads 2'] [--ballast-node-args '--single-threaded-gc'] [--warm-server 2] [--pin] [--sched] [--help]
+// Usage: node bench/load/run.ts [--duration 10] [--rate 5000] [--rounds 3] [--markdown] [--mode all|simultaneous|sequential|wire] [--start at|alternate] [--ballast-args='--threads 2'] [--ballast-node-args='--single-threaded-gc'] [--warm-server 2] [--pin] [--sched] [--help]
 // --ballast-node-args: Node/V8 flags for the `ballast load` process only (the servers and the
 // other tools run without them), e.g. to A/B a GC setting of the generator.
 // --sched (with --mode sequential; needs perf and root): in every run, `perf sched record` for the
