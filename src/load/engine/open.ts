@@ -16,6 +16,7 @@ import type { GroupSpec, Stage } from '../types.ts';
 import { classifyError, TimedRequestHandler, type GroupTransport } from './transport.ts';
 import type { Executor, ExecutorClock } from './executor.ts';
 import { Pacer } from './pacer.ts';
+import { defaultMessage } from '../../errors.ts';
 
 class Arrival extends TimedRequestHandler {
   intendedMs = 0;
@@ -57,20 +58,30 @@ export class OpenExecutor implements Executor {
     this.#curve = new TargetCurve(share.rate, share.stages, clock.durationMs);
     this.#schedule = createArrivalSchedule(this.#curve, group.arrival, share.seed, share.phase);
     this.#nextAtMs = this.#schedule.next();
-    if (group.pacing === 'precise') {
-      // Until its thread is up (~20-40 ms), the event loop's timers pace the arrivals.
-      const pacer = new Pacer({ rate: share.rate, stages: share.stages, durationMs: clock.durationMs, arrival: group.arrival, seed: share.seed, phase: share.phase }, this.#tick);
-      this.#pacer = pacer;
-      pacer.ready().then(
-        () => {
-          if (this.#isStopping || this.#pacer !== pacer) return;
+    if (group.pacing === 'precise') this.#startPacer(share);
+  }
+
+  /** Until the pacer's thread is up (~20-40 ms), or if it fails, the event loop's timers pace. */
+  #startPacer(share: { rate: number; stages: Stage[]; seed: number; phase: number }): void {
+    const fallBack = (error: unknown) => {
+      this.#pacer = undefined;
+      this.#isPaced = false;
+      const reason = error instanceof Error ? error.message : String(error);
+      process.stderr.write(`ballast load: BALLAST_ERR_LOAD_PACER: ${defaultMessage('BALLAST_ERR_LOAD_PACER')} (${reason})\n`);
+      if (this.#isStarted && !this.#isStopping) this.#run();
+    };
+    try {
+      this.#pacer = new Pacer({ rate: share.rate, stages: share.stages, durationMs: this.#clock.durationMs, arrival: this.#group.arrival, seed: share.seed, phase: share.phase }, {
+        onOnline: () => {
+          if (this.#isStopping) return;
           this.#isPaced = true;
-          if (this.#isStarted) pacer.start(this.#clock.startMs);
+          if (this.#isStarted) this.#pacer?.start(this.#clock.startMs);
         },
-        () => {
-          this.#pacer = undefined;
-        },
-      );
+        onWake: this.#tick,
+        onFailure: fallBack,
+      });
+    } catch (error) {
+      fallBack(error);
     }
   }
 

@@ -3,7 +3,7 @@
 // nothing else, so its sleeps can be short: Atomics.wait takes fractional milliseconds, where the
 // event loop's timers take whole ones (see pacer.ts).
 
-import { workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { createArrivalSchedule, TargetCurve } from '../schedule.ts';
 import type { PacerData } from './pacer.ts';
 
@@ -18,7 +18,9 @@ const nowMs = () => {
   return seconds * 1000 + nanoseconds / 1e6;
 };
 
-// The main thread publishes the run's start on the monotonic clock once the thread is up.
+// The main thread publishes the run's start on the monotonic clock once this module has loaded
+// ('online' fires before that: loading takes ~20 ms, which would make the first arrivals late).
+parentPort!.postMessage('ready');
 while (Atomics.load(control, 1) === 0) Atomics.wait(control, 1, 0);
 const startMs = times[0]!;
 let nextAtMs = schedule.next();
@@ -43,3 +45,6 @@ while (Atomics.load(control, 1) === 1 && nextAtMs < data.durationMs) {
   do nextAtMs = schedule.next();
   while (nextAtMs <= elapsedMs);
 }
+// The schedule is over: wait for the stop, so that the thread ending on its own always means a
+// failure to the main thread.
+while (Atomics.load(control, 1) === 1) Atomics.wait(control, 1, 1);

@@ -55,6 +55,15 @@ function withLowTimerSlack<T>(create: () => T): T {
   }
 }
 
+export interface PacerEvents {
+  /** The thread is in its loop (its start-up takes ~20-40 ms, which must not count as lag). */
+  onOnline: () => void;
+  /** On the main thread, at (a few tens of µs after) each arrival's intended time. */
+  onWake: () => void;
+  /** The thread could not start or died; no more wake-ups will come. */
+  onFailure: (error: Error) => void;
+}
+
 export class Pacer {
   #control = new SharedArrayBuffer(24);
   // [0]: wake-ups sent by the pacer's thread; [1]: 0 before the start, 1 running, 2 stopped.
@@ -63,23 +72,26 @@ export class Pacer {
   #worker: Worker;
   #seen = 0;
   #isStopped = false;
-  #onWake: () => void;
+  #events: PacerEvents;
   #resume = () => this.#wake();
 
-  /** `onWake` runs on the main thread at (a few tens of µs after) each arrival's intended time. */
-  constructor(schedule: Omit<PacerData, 'control' | 'quantumMs'>, onWake: () => void) {
-    this.#onWake = onWake;
+  /** Throws only if the thread cannot be created at all; later failures go to `onFailure`. */
+  constructor(schedule: Omit<PacerData, 'control' | 'quantumMs'>, events: PacerEvents) {
+    this.#events = events;
     const workerData: PacerData = { ...schedule, quantumMs: pacerQuantumMs, control: this.#control };
     this.#worker = withLowTimerSlack(() => new Worker(new URL('./pacer-thread.ts', import.meta.url), { workerData, stdout: false, stderr: false }));
     this.#worker.unref();
+    this.#worker.once('message', () => {
+      if (!this.#isStopped) events.onOnline();
+    });
+    this.#worker.once('error', (error: Error) => this.#fail(error));
+    this.#worker.once('exit', (code: number) => this.#fail(new Error(`the pacer thread exited (code ${code})`)));
   }
 
-  /** Resolves when the thread runs (its start-up is ~20–40 ms, which must not count as lag). */
-  ready(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#worker.once('online', () => resolve());
-      this.#worker.once('error', reject);
-    });
+  #fail(error: Error): void {
+    if (this.#isStopped) return;
+    this.#isStopped = true;
+    this.#events.onFailure(error);
   }
 
   /** Starts the schedule at `startMs` (the main thread's performance.now() clock). */
@@ -102,16 +114,16 @@ export class Pacer {
   #wake(): void {
     if (this.#isStopped) return;
     this.#seen = Atomics.load(this.#state, 0);
-    this.#onWake();
+    this.#events.onWake();
     this.#wait();
   }
 
-  stop(): Promise<number> {
+  async stop(): Promise<void> {
     this.#isStopped = true;
     Atomics.store(this.#state, 1, 2);
     Atomics.notify(this.#state, 1);
     // A waitAsync still pending keeps nothing alive (the worker is unref'd, the promise is not a
     // handle); the thread ends its loop on the state change.
-    return this.#worker.terminate();
+    await this.#worker.terminate();
   }
 }
