@@ -10,7 +10,6 @@ import type { PacerData } from './pacer.ts';
 const data = workerData as PacerData;
 const control = new Int32Array(data.control);
 const times = new Float64Array(data.control, 16, 1);
-const parked = new Int32Array(new SharedArrayBuffer(4));
 const schedule = createArrivalSchedule(new TargetCurve(data.rate, data.stages, data.durationMs), data.arrival, data.seed, data.phase);
 
 const nowMs = () => {
