@@ -107,7 +107,7 @@ export async function parseLoadCommand(argv: readonly string[], env: NodeJS.Proc
   }
   for (const group of groups) if (group.holdMs === 0) group.holdMs = durationMs;
   const startEpochMs = parseStartAt(settings.startAt);
-  return { run: { durationMs, gracefulStopMs: settings.gracefulStop, threads: settings.threads, groups, ...(startEpochMs === undefined ? {} : { startEpochMs }) }, settings, sources: resolved.sources, planFile };
+  return { run: { durationMs, gracefulStopMs: settings.gracefulStop, threads: settings.threads, warmUpMs: settings.warmUp, groups, ...(startEpochMs === undefined ? {} : { startEpochMs }) }, settings, sources: resolved.sources, planFile };
 }
 
 /** --start-at: ISO 8601 or epoch milliseconds; '' is "at once". A time already past is refused here (and again after the warm-up). */

@@ -36,6 +36,7 @@ export const loadSettings = [
   { section: 'Engine', name: 'connections', short: 'c', type: 'int', min: 0, default: 0, defaultDoc: 'users (closed), 64 (open), streams', doc: 'Keep-alive connections per origin and thread.' },
   { section: 'Engine', name: 'transport', type: 'enum', choices: ['auto', 'raw', 'undici'], default: 'auto', doc: 'How requests are sent. raw: prebuilt request bytes on plain sockets with a minimal HTTP/1.1 parser (~0.6x the CPU per request of undici). undici: undici pools. auto: raw for every request it can carry (http, headers that keep the framing), undici for the rest (https, streams, headers such as connection or transfer-encoding). Slow clients always use their own sockets.' },
   { section: 'Engine', name: 'threads', short: 't', type: 'int', min: 1, default: 1, doc: 'Generator worker threads; users, rates, streams and connections are split between them and their histograms merged exactly.' },
+  { section: 'Engine', name: 'warmUp', type: 'duration', min: 0, default: 500, doc: 'Before the clock starts, each generator thread runs the plan\'s request groups against a throwaway server of its own for this long, so that V8 has compiled the generator\'s hot paths before anything is measured (a fresh process otherwise compiles them during the first seconds, on CPU the server may need). The target sees none of these requests; `0` skips it.' },
   { section: 'Engine', name: 'startAt', type: 'string', default: '', defaultDoc: 'at once', doc: 'Start the load at this wall-clock time, after the generator has warmed up: ISO 8601 (`2026-12-01T12:00:00.000Z`) or Unix epoch milliseconds. Several `ballast load` processes (or hosts with synchronised clocks) then run one schedule together, and their `--json` files merge with `ballast load merge`. A time already past when the warm-up ends is an error.' },
 
   { section: 'Output', name: 'json', type: 'string', default: '', defaultDoc: '', doc: 'Write the full result (summary, per-second series, HDR histograms) to this JSON file; `ballast load merge` combines such files.' },
@@ -46,7 +47,7 @@ export const loadSettings = [
 ] as const satisfies SettingsTable;
 
 /** Settings that apply to a whole run and cannot differ between groups of a plan. */
-export const runWideSettings: readonly string[] = ['duration', 'gracefulStop', 'threads', 'startAt', 'json', 'html', 'threshold', 'progress', 'help'];
+export const runWideSettings: readonly string[] = ['duration', 'gracefulStop', 'threads', 'warmUp', 'startAt', 'json', 'html', 'threshold', 'progress', 'help'];
 
 export interface LoadSettings {
   method: string;
@@ -75,6 +76,7 @@ export interface LoadSettings {
   connections: number;
   transport: 'auto' | 'raw' | 'undici';
   threads: number;
+  warmUp: number;
   startAt: string;
   json: string;
   html: string;

@@ -5,6 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { runEngine, type EngineRun } from './engine/index.ts';
 import { SelfMonitor } from './self-monitor.ts';
 import { warmUpTransport } from './engine/transport.ts';
+import { warmUpEngine } from './engine/warm-up.ts';
 import type { ThreadMessage, ThreadWorkerData } from './threads.ts';
 
 const data = workerData as ThreadWorkerData;
@@ -28,4 +29,5 @@ port.on('message', (message: { type: 'start'; startEpochMs: number } | { type: '
   );
 });
 await warmUpTransport();
+await warmUpEngine(data.run);
 port.postMessage({ type: 'ready' } satisfies ThreadMessage);

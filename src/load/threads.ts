@@ -7,6 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import { runEngine, type EngineRun } from './engine/index.ts';
 import { warmUpTransport } from './engine/transport.ts';
+import { warmUpEngine } from './engine/warm-up.ts';
 import { createError } from '../errors.ts';
 import { SelfMonitor, type ThreadUsage } from './self-monitor.ts';
 import type { IntervalData, RunSpec } from './types.ts';
@@ -48,6 +49,7 @@ export function runThreads(run: RunSpec, emit: (group: string, interval: Interva
     let isStopRequested = false;
     const done = (async () => {
       await warmUpTransport();
+      await warmUpEngine(run);
       const startEpochMs = startTime(run, performance.timeOrigin + performance.now() + 1);
       const monitor = new SelfMonitor();
       monitor.startAt(startEpochMs);

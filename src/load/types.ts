@@ -56,6 +56,8 @@ export interface RunSpec {
   durationMs: number;
   gracefulStopMs: number;
   threads: number;
+  /** The generator's own warm-up against a local server before the clock starts (engine/warm-up.ts); 0: none. */
+  warmUpMs?: number;
   groups: GroupSpec[];
   /** Wall-clock start (epoch ms, --start-at); undefined: as soon as the generator is warm. */
   startEpochMs?: number;

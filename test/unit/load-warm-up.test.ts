@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseLoadCommand } from '../../src/load/plan.ts';
+import { warmUpEngine } from '../../src/load/engine/warm-up.ts';
+
+async function countingServer(): Promise<{ url: string; count: () => number; close: () => Promise<void> }> {
+  let count = 0;
+  const server = createServer((_request, response) => {
+    count++;
+    response.end('target');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    count: () => count,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+test('the warm-up drives every request group against its own server for --warm-up, and never the target', async () => {
+  const target = await countingServer();
+  try {
+    for (const args of [['--rate', '2000'], ['--users', '4'], ['--rate', '500', '--transport', 'undici', '-m', 'POST', '-b', 'x=1']]) {
+      const { run } = await parseLoadCommand([`${target.url}/a`, '--warm-up', '300ms', ...args], {});
+      assert.equal(run.warmUpMs, 300);
+      const started = performance.now();
+      const answered = await warmUpEngine(run);
+      const tookMs = performance.now() - started;
+      assert.ok(tookMs >= 300, `${args.join(' ')}: the warm-up lasted ${tookMs.toFixed(0)} ms`);
+      // Every group runs closed and flat out (open ones at 4,000 req/s besides), so 300 ms is well over 500 requests.
+      assert.ok(answered > 500, `${args.join(' ')}: the local server answered ${answered} requests`);
+    }
+    assert.equal(target.count(), 0, 'the target saw none of the warm-up');
+  } finally {
+    await target.close();
+  }
+});
+
+test('--warm-up 0 and stream-only plans skip it', async () => {
+  const none = await parseLoadCommand(['http://127.0.0.1:9/', '--warm-up', '0'], {});
+  assert.equal(await warmUpEngine(none.run), 0);
+  const streams = await parseLoadCommand(['http://127.0.0.1:9/sse', '--streams', '10'], {});
+  assert.equal(streams.run.warmUpMs, 500, 'the default');
+  assert.equal(await warmUpEngine(streams.run), 0);
+});
