@@ -61,6 +61,15 @@ async function main(argv: string[]): Promise<number> {
   return command.run(rest);
 }
 
+// A reader that went away (`ballast load … | head`) is not our failure: what was still to be printed
+// is dropped, and the command goes on (its files, exit code and server are unaffected).
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') return;
+    throw error;
+  });
+}
+
 try {
   const code = await main(process.argv.slice(2));
   // Long-running commands (serve) resolve only when they are done; others exit here.

@@ -17,25 +17,27 @@ export interface RunOptions {
 }
 
 export async function runLoadTest(run: RunSpec, options: RunOptions = {}): Promise<RunResult> {
-  // With --start-at the run starts at that moment (the generator warms up and waits before it).
-  const startedAt = new Date(run.startEpochMs ?? Date.now()).toISOString();
-  const startMs = run.startEpochMs !== undefined ? run.startEpochMs - performance.timeOrigin : performance.now();
+  // The load starts after the generator's warm-up (or at --start-at); until then these say "now",
+  // so a run stopped during the warm-up lasted 1 ms, not the warm-up's length.
+  let startedAt = new Date().toISOString();
+  let startMs = Infinity;
   const intervals = new Map<string, IntervalData[]>(run.groups.map((group) => [group.name, []]));
   const progress = options.progress ? new ProgressLine(options.progress, run.durationMs, run.groups.length * run.threads) : undefined;
   const threaded = runThreads(run, (group, interval) => {
     intervals.get(group)!.push(interval);
     progress?.add(interval);
+  }, (startEpochMs) => {
+    startedAt = new Date(startEpochMs).toISOString();
+    startMs = startEpochMs - performance.timeOrigin;
+    progress?.start(startMs);
   });
   let durationMs = run.durationMs;
   const onAbort = () => {
-    // Includes the ~0.1 s warm-up before the clock started: rates of an interrupted run are a
-    // hair low, never high.
     durationMs = Math.max(1, Math.min(run.durationMs, Math.round(performance.now() - startMs)));
     threaded.stop();
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) onAbort();
-  progress?.start();
   let usages;
   try {
     usages = await threaded.done;

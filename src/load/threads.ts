@@ -43,7 +43,8 @@ function startTime(run: RunSpec, soonest: number): number {
   return run.startEpochMs;
 }
 
-export function runThreads(run: RunSpec, emit: (group: string, interval: IntervalData) => void): ThreadedRun {
+/** @param onStart called once, with the epoch ms at which the load starts (after the warm-up). */
+export function runThreads(run: RunSpec, emit: (group: string, interval: IntervalData) => void, onStart: (startEpochMs: number) => void = () => undefined): ThreadedRun {
   if (run.threads <= 1) {
     let engine: EngineRun | undefined;
     let isStopRequested = false;
@@ -53,6 +54,7 @@ export function runThreads(run: RunSpec, emit: (group: string, interval: Interva
       const startEpochMs = startTime(run, performance.timeOrigin + performance.now() + 1);
       const monitor = new SelfMonitor();
       monitor.startAt(startEpochMs);
+      onStart(startEpochMs);
       engine = runEngine(run, 0, 1, startEpochMs - performance.timeOrigin, emit);
       if (isStopRequested) engine.stop();
       await engine.done;
@@ -87,6 +89,7 @@ export function runThreads(run: RunSpec, emit: (group: string, interval: Interva
                 reject(error);
                 return;
               }
+              onStart(startEpochMs);
               for (const each of workers) each.postMessage({ type: 'start', startEpochMs });
               if (isStopRequested) for (const each of workers) each.postMessage({ type: 'stop' });
             }

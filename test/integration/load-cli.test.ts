@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cliPath, isHostBusy, makeTempDir, noteHostLoad, runBallastLoad, startLoadServer } from '../helpers/load-helpers.ts';
 import { loadSettings } from '../../src/load/settings.ts';
@@ -121,6 +121,24 @@ test('thresholds set the exit code: 99 when one is broken, 0 when all hold', asy
     const failing = await runBallastLoad([`${server.url}/status?code=502`, '--users', '2', '--duration', '1s', '--threshold', 'errors<1%']);
     assert.equal(failing.code, 99);
     assert.match(failing.stdout, /errors +100\.00%/);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a reader that goes away (`ballast load … | head -1`) loses neither the result file nor the exit code', async () => {
+  const server = await startLoadServer();
+  try {
+    const json = join(makeTempDir(), 'piped.json');
+    const child = spawn(process.execPath, [cliPath, 'load', `${server.url}/fixed?ms=1`, '--users', '2', '--duration', '1s', '--json', json, '--threshold', 'p99<1us'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The read end closes before the summary is written, as `| head -1` does after its line.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.equal(code, 99, `the threshold's exit code, not a crash: ${stderr}`);
+    assert.doesNotMatch(stderr, /EPIPE|unexpected error/);
+    assert.ok(readResult(json).summary.requests > 0, 'the result file is complete');
   } finally {
     await server.stop();
   }

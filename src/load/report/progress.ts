@@ -31,7 +31,9 @@ export class ProgressLine {
     this.#expectedReports = expectedReports;
   }
 
-  start(): void {
+  /** @param startMs performance.now() at which the load starts (it may be a little ahead). */
+  start(startMs = performance.now()): void {
+    this.#startMs = startMs;
     this.#timer = setInterval(() => this.#draw(), 250);
     this.#timer.unref();
   }
@@ -55,7 +57,7 @@ export class ProgressLine {
   }
 
   #draw(): void {
-    const elapsedMs = Math.min(performance.now() - this.#startMs, this.#durationMs);
+    const elapsedMs = Math.max(0, Math.min(performance.now() - this.#startMs, this.#durationMs));
     const fraction = this.#durationMs > 0 ? elapsedMs / this.#durationMs : 1;
     const width = 24;
     const filled = Math.round(fraction * width);
