@@ -2,10 +2,9 @@
 // and posts each finished second back, then its CPU and event-loop usage.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { runEngine, type EngineRun } from './engine/index.ts';
+import type { EngineRun } from './engine/index.ts';
 import { SelfMonitor } from './self-monitor.ts';
-import { warmUpTransport } from './engine/transport.ts';
-import { warmUpEngine } from './engine/warm-up.ts';
+import { prepareThread } from './engine/warm-up.ts';
 import type { ThreadMessage, ThreadWorkerData } from './threads.ts';
 
 const data = workerData as ThreadWorkerData;
@@ -20,7 +19,7 @@ port.on('message', (message: { type: 'start'; startEpochMs: number } | { type: '
   const monitor = new SelfMonitor();
   monitor.startAt(message.startEpochMs);
   const startMs = message.startEpochMs - performance.timeOrigin;
-  engine = runEngine(data.run, data.index, data.count, startMs, (group, interval) => {
+  engine = prepared.start(startMs, (group, interval) => {
     port.postMessage({ type: 'interval', group, interval } satisfies ThreadMessage);
   });
   engine.done.then(
@@ -28,6 +27,5 @@ port.on('message', (message: { type: 'start'; startEpochMs: number } | { type: '
     (error: unknown) => port.postMessage({ type: 'error', message: (error as Error)?.stack ?? String(error) } satisfies ThreadMessage),
   );
 });
-await warmUpTransport();
-await warmUpEngine(data.run);
+const prepared = await prepareThread(data.run, data.index, data.count);
 port.postMessage({ type: 'ready' } satisfies ThreadMessage);

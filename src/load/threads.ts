@@ -5,9 +5,8 @@
 // itself: no worker, no message passing.
 
 import { Worker } from 'node:worker_threads';
-import { runEngine, type EngineRun } from './engine/index.ts';
-import { warmUpTransport } from './engine/transport.ts';
-import { warmUpEngine } from './engine/warm-up.ts';
+import type { EngineRun } from './engine/index.ts';
+import { prepareThread } from './engine/warm-up.ts';
 import { createError } from '../errors.ts';
 import { SelfMonitor, type ThreadUsage } from './self-monitor.ts';
 import type { IntervalData, RunSpec } from './types.ts';
@@ -49,13 +48,12 @@ export function runThreads(run: RunSpec, emit: (group: string, interval: Interva
     let engine: EngineRun | undefined;
     let isStopRequested = false;
     const done = (async () => {
-      await warmUpTransport();
-      await warmUpEngine(run);
+      const prepared = await prepareThread(run, 0, 1);
       const startEpochMs = startTime(run, performance.timeOrigin + performance.now() + 1);
       const monitor = new SelfMonitor();
       monitor.startAt(startEpochMs);
       onStart(startEpochMs);
-      engine = runEngine(run, 0, 1, startEpochMs - performance.timeOrigin, emit);
+      engine = prepared.start(startEpochMs - performance.timeOrigin, emit);
       if (isStopRequested) engine.stop();
       await engine.done;
       return [monitor.stop()];

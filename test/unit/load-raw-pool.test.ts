@@ -90,6 +90,32 @@ test('reuses keep-alive connections: 200 requests over 2 connections open 2 sock
   });
 });
 
+test('preconnect opens every connection before the first request, and requests then open none', async () => {
+  await withHttpServer((_request, response) => response.end('hello world'), async (port, sockets) => {
+    const pool = poolFor(port, { connections: 6 });
+    await pool.preconnect();
+    assert.equal(pool.connectionCount, 6);
+    // One request at a time needs one connection; on demand, 12 in a row would open just one.
+    for (let index = 0; index < 12; index++) assert.equal((await send(pool, specFor(port))).status, 200);
+    assert.equal(sockets.size, 6, 'all six were opened, and no more');
+    await pool.preconnect();
+    assert.equal(sockets.size, 6, 'a second preconnect opens none when all are open');
+    await pool.destroy();
+  });
+});
+
+test('preconnect to a port nobody listens on resolves, and the requests still report refused', async () => {
+  const server = createNetServer();
+  const port = await listen(server);
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  const pool = poolFor(port, { connections: 3 });
+  await pool.preconnect();
+  assert.equal(pool.connectionCount, 0, 'failed connections are not kept');
+  const result = await send(pool, specFor(port));
+  assert.equal(result.kind, 'refused');
+  await pool.destroy();
+});
+
 test('responses read in one event-loop turn share its timestamp: parsing one does not delay the next', async () => {
   // The server answers only when both requests are there, with both responses at once, so the
   // client's next epoll_wait reports both sockets; the first completion then blocks this thread

@@ -28,21 +28,46 @@ export interface EngineRun {
   stop(): void;
 }
 
+export interface PreparedEngine {
+  /** Opens the groups' connections ahead of the load (see RawPool.preconnect); resolves when each connected or failed. */
+  preconnect(): Promise<void>;
+  /**
+   * @param startMs performance.now() at which load starts (may be slightly in the future).
+   * @param emit receives each finished second of each group, in order per group.
+   */
+  start(startMs: number, emit: (group: string, interval: IntervalData) => void): EngineRun;
+}
+
+/** This thread's share of `run`, with its transports made (no connection yet) but no clock. */
+export function prepareEngine(run: RunSpec, threadIndex: number, threadCount: number): PreparedEngine {
+  const transports = run.groups.map((group) => createTransport(group, threadIndex, threadCount));
+  return {
+    // Not for ramps of users: their connections open as the users arrive, which is the point of a ramp.
+    preconnect: () => Promise.all(transports.map((transport, index) => (isPreconnected(run.groups[index]) ? transport?.preconnect() : undefined))).then(() => undefined),
+    start: (startMs, emit) => startEngine(run, threadIndex, threadCount, transports, startMs, emit),
+  };
+}
+
 /**
  * @param startMs performance.now() at which load starts (may be slightly in the future).
  * @param emit receives each finished second of each group, in order per group.
  */
 export function runEngine(run: RunSpec, threadIndex: number, threadCount: number, startMs: number, emit: (group: string, interval: IntervalData) => void): EngineRun {
+  return prepareEngine(run, threadIndex, threadCount).start(startMs, emit);
+}
+
+function startEngine(run: RunSpec, threadIndex: number, threadCount: number, transports: readonly (GroupTransport | undefined)[], startMs: number, emit: (group: string, interval: IntervalData) => void): EngineRun {
   const clock = { startMs, durationMs: run.durationMs };
   const lastSecond = Math.max(0, Math.ceil(run.durationMs / 1000) - 1);
   const recorders: GroupRecorder[] = [];
   const executors: Executor[] = [];
-  for (const group of run.groups) {
+  run.groups.forEach((group, index) => {
     const recorder = new GroupRecorder(group.name, startMs, lastSecond, (interval) => emit(group.name, interval));
     recorders.push(recorder);
-    const executor = createExecutor(group, threadIndex, threadCount, recorder, clock);
+    const transport = transports[index];
+    const executor = transport ? createExecutor(group, threadIndex, threadCount, transport, recorder, clock) : undefined;
     if (executor) executors.push(executor);
-  }
+  });
   let isStopped = false;
   let resolveStop: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => {
@@ -73,23 +98,38 @@ export function runEngine(run: RunSpec, threadIndex: number, threadCount: number
   return { done, stop };
 }
 
-function createExecutor(group: GroupSpec, index: number, count: number, recorder: GroupRecorder, clock: { startMs: number; durationMs: number }): Executor | undefined {
+function isPreconnected(group: GroupSpec): boolean {
+  return group.kind === 'open' || (group.kind === 'closed' && group.stages.length === 0);
+}
+
+/** The group's connections for this thread; undefined when its share of the load is nothing. */
+function createTransport(group: GroupSpec, index: number, count: number): GroupTransport | undefined {
   const connections = Math.max(1, shareOf(group.connections, index, count));
   switch (group.kind) {
     case 'closed': {
       const users = shareOf(group.users, index, count);
-      const stages = shareStages(group.stages, index, count, false);
-      if (users === 0 && stages.every((stage) => stage.target === 0)) return undefined;
-      return new ClosedExecutor(group, { users, stages }, new GroupTransport(group, connections), recorder, clock);
+      if (users === 0 && shareStages(group.stages, index, count, false).every((stage) => stage.target === 0)) return undefined;
+      return new GroupTransport(group, connections);
     }
-    case 'open': {
-      const share = { rate: group.rate / count, stages: shareStages(group.stages, index, count, true), seed: group.seed + index * 7919, phase: index / count };
-      return new OpenExecutor(group, share, new GroupTransport(group, connections), recorder, clock);
-    }
+    case 'open':
+      return new GroupTransport(group, connections);
     case 'stream': {
       const streams = shareOf(group.streams, index, count);
       if (streams === 0) return undefined;
-      return new StreamExecutor(group, { streams }, new GroupTransport(group, Math.max(connections, streams), { isStream: true }), recorder, clock);
+      return new GroupTransport(group, Math.max(connections, streams), { isStream: true });
     }
+  }
+}
+
+function createExecutor(group: GroupSpec, index: number, count: number, transport: GroupTransport, recorder: GroupRecorder, clock: { startMs: number; durationMs: number }): Executor {
+  switch (group.kind) {
+    case 'closed':
+      return new ClosedExecutor(group, { users: shareOf(group.users, index, count), stages: shareStages(group.stages, index, count, false) }, transport, recorder, clock);
+    case 'open': {
+      const share = { rate: group.rate / count, stages: shareStages(group.stages, index, count, true), seed: group.seed + index * 7919, phase: index / count };
+      return new OpenExecutor(group, share, transport, recorder, clock);
+    }
+    case 'stream':
+      return new StreamExecutor(group, { streams: shareOf(group.streams, index, count) }, transport, recorder, clock);
   }
 }

@@ -172,7 +172,8 @@ class Connection implements ResponseSink {
   #waiting: RawRequest | null;
   #abort = (error?: Error) => this.fail(error ?? closedError('request aborted'));
 
-  constructor(pool: RawPool, request: RawRequest, handler: RawHandler, options: RawPoolOptions) {
+  /** Without a request, the connection joins the pool's idle ones once connected (preconnect). */
+  constructor(pool: RawPool, request: RawRequest | null, handler: RawHandler | null, options: RawPoolOptions, onOpen?: (isOpen: boolean) => void) {
     this.#pool = pool;
     this.parser = new ResponseParser(this);
     this.activityTick = pool.tick;
@@ -191,7 +192,10 @@ class Connection implements ResponseSink {
       const waitingHandler = this.handler;
       this.#waiting = null;
       if (waiting !== null && waitingHandler !== null) this.send(waiting, waitingHandler);
+      else pool.release(this);
+      onOpen?.(true);
     });
+    if (onOpen !== undefined) this.socket.once('close', () => onOpen(false));
     this.socket.on('error', (error) => this.fail(error));
     this.socket.on('end', () => this.#onEnd());
     this.socket.on('close', () => this.#onClose());
@@ -328,12 +332,41 @@ export class RawPool {
     this.#queuedHandlers.push(handler);
   }
 
-  #open(request: RawRequest, handler: RawHandler): void {
-    this.#all.add(new Connection(this, request, handler, this.#options));
+  /**
+   * Opens connections up to `connections` before any request needs them, as wrk does at its start;
+   * they wait idle. Resolves when each has connected or failed (a failure is not an error here: the
+   * requests that need the connection will open it again and report what happens).
+   */
+  preconnect(): Promise<void> {
+    const missing = this.#options.connections - this.#all.size;
+    if (this.#isDestroyed || missing <= 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      let pending = missing;
+      const settle = () => {
+        if (--pending === 0) resolve();
+      };
+      for (let index = 0; index < missing; index++) {
+        let isSettled = false;
+        this.#all.add(new Connection(this, null, null, this.#options, () => {
+          if (isSettled) return;
+          isSettled = true;
+          settle();
+        }));
+      }
+      this.#startSweep();
+    });
+  }
+
+  #startSweep(): void {
     if (this.#sweepTimer === undefined) {
       this.#sweepTimer = setInterval(() => this.#sweep(), this.#periodMs);
       this.#sweepTimer.unref();
     }
+  }
+
+  #open(request: RawRequest, handler: RawHandler): void {
+    this.#all.add(new Connection(this, request, handler, this.#options));
+    this.#startSweep();
   }
 
   #takeIdle(): Connection | undefined {

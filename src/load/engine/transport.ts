@@ -184,6 +184,11 @@ export class GroupTransport {
     else request.pool!.dispatch(request.options, handler as unknown as Dispatcher.DispatchHandler);
   }
 
+  /** Opens every raw pool's connections ahead of the load (undici's pools still connect on demand). */
+  preconnect(): Promise<void> {
+    return Promise.all([...this.#rawPools.values()].map((pool) => pool.preconnect())).then(() => undefined);
+  }
+
   /** Ends every connection at once; requests still in flight fail (the executor knows they were interrupted). */
   async destroy(): Promise<void> {
     for (const socket of this.#slowSockets) socket.destroy();
