@@ -173,7 +173,7 @@ class Connection implements ResponseSink {
   #abort = (error?: Error) => this.fail(error ?? closedError('request aborted'));
 
   /** Without a request, the connection joins the pool's idle ones once connected (preconnect). */
-  constructor(pool: RawPool, request: RawRequest | null, handler: RawHandler | null, options: RawPoolOptions, onOpen?: (isOpen: boolean) => void) {
+  constructor(pool: RawPool, request: RawRequest | null, handler: RawHandler | null, options: RawPoolOptions, onSettled?: () => void) {
     this.#pool = pool;
     this.parser = new ResponseParser(this);
     this.activityTick = pool.tick;
@@ -193,9 +193,9 @@ class Connection implements ResponseSink {
       this.#waiting = null;
       if (waiting !== null && waitingHandler !== null) this.send(waiting, waitingHandler);
       else pool.release(this);
-      onOpen?.(true);
+      onSettled?.();
     });
-    if (onOpen !== undefined) this.socket.once('close', () => onOpen(false));
+    if (onSettled !== undefined) this.socket.once('close', onSettled);
     this.socket.on('error', (error) => this.fail(error));
     this.socket.on('end', () => this.#onEnd());
     this.socket.on('close', () => this.#onClose());

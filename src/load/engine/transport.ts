@@ -196,37 +196,3 @@ export class GroupTransport {
     await Promise.all([...this.#pools.values()].map((pool) => pool.destroy().catch(() => undefined)));
   }
 }
-
-/**
- * Loads and JITs undici's HTTP parser (WebAssembly, compiled on first use), the raw transport and
- * our hot paths against a throwaway local server, before the clock starts, so the first second of
- * a run measures the server instead of the generator's start-up (~15 ms for undici's first
- * request alone). The target never sees these requests.
- */
-export async function warmUpTransport(): Promise<void> {
-  const { createServer } = await import('node:http');
-  const server = createServer((_request, response) => response.end('ok'));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 4 });
-  const rawPool = new RawPool({ host: '127.0.0.1', port, connections: 4, requestTimeoutMs: 10_000, connectTimeoutMs: 10_000 });
-  const spec: RequestSpec = { method: 'GET', url: `http://127.0.0.1:${port}/`, origin: `http://127.0.0.1:${port}`, path: '/', headers: [], bodyBase64: '', weight: 1 };
-  const raw = buildRawRequest(spec, null);
-  const sendRaw = () => new Promise<void>((resolve, reject) => {
-    rawPool.dispatch(raw, { onConnect() {}, onHeaders: () => true, onComplete: () => resolve(), onError: reject });
-  });
-  try {
-    for (let round = 0; round < 50; round++) {
-      await Promise.all(Array.from({ length: 4 }, async () => {
-        const response = await pool.request({ path: '/', method: 'GET' });
-        await response.body.dump();
-        await sendRaw();
-      }));
-    }
-  } finally {
-    await pool.destroy();
-    await rawPool.destroy();
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}

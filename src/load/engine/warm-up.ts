@@ -11,9 +11,10 @@
 
 import { createServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
-import type { GroupSpec, RunSpec } from '../types.ts';
+import { Pool } from 'undici';
+import type { GroupSpec, RequestSpec, RunSpec } from '../types.ts';
 import { prepareEngine, runEngine, type PreparedEngine } from './index.ts';
-import { warmUpTransport } from './transport.ts';
+import { buildRawRequest, RawPool } from './raw-pool.ts';
 
 function localGroups(group: GroupSpec, origin: string): GroupSpec[] {
   if (group.kind === 'stream') return [];
@@ -113,19 +114,49 @@ function hasTransferEncoding(group: GroupSpec): boolean {
 }
 
 /**
- * Runs `run`'s request groups against a local server for `run.warmUpMs`; resolves, once that server
- * is closed, with the number of requests it answered.
+ * Loads and JITs undici's HTTP parser (WebAssembly, compiled on first use) and the raw transport,
+ * whatever the plan and --warm-up say (~15 ms for undici's first request alone): 200 requests
+ * through each.
+ */
+async function warmUpTransports(origin: string): Promise<void> {
+  const url = new URL(origin);
+  const pool = new Pool(origin, { connections: 4 });
+  const rawPool = new RawPool({ host: url.hostname, port: Number(url.port), connections: 4, requestTimeoutMs: 10_000, connectTimeoutMs: 10_000 });
+  const spec: RequestSpec = { method: 'GET', url: `${origin}/`, origin, path: '/', headers: [], bodyBase64: '', weight: 1 };
+  const raw = buildRawRequest(spec, null);
+  const sendRaw = () => new Promise<void>((resolve, reject) => {
+    rawPool.dispatch(raw, { onConnect() {}, onHeaders: () => true, onComplete: () => resolve(), onError: reject });
+  });
+  try {
+    for (let round = 0; round < 50; round++) {
+      await Promise.all(Array.from({ length: 4 }, async () => {
+        const response = await pool.request({ path: '/', method: 'GET' });
+        await response.body.dump();
+        await sendRaw();
+      }));
+    }
+  } finally {
+    await pool.destroy();
+    await rawPool.destroy();
+  }
+}
+
+/**
+ * Against one local server: the transports' warm-up, then `run`'s request groups for
+ * `run.warmUpMs`. Resolves, once that server is closed, with the number of requests the groups'
+ * part sent (0 when --warm-up is 0 or the plan has only streams).
  */
 export async function warmUpEngine(run: RunSpec): Promise<number> {
   const durationMs = run.warmUpMs ?? 0;
-  if (durationMs <= 0) return 0;
-  if (!run.groups.some((group) => group.kind !== 'stream')) return 0;
   const local = run.groups.some(hasTransferEncoding) ? await listenHttp() : await listenCanned();
   try {
+    await warmUpTransports(local.origin);
     const groups = run.groups.flatMap((group) => localGroups(group, local.origin));
+    if (durationMs <= 0 || groups.length === 0) return 0;
+    const before = local.answered();
     const warmRun: RunSpec = { durationMs, gracefulStopMs: 1_000, threads: 1, groups };
     await runEngine(warmRun, 0, 1, performance.now(), () => undefined).done;
-    return local.answered();
+    return local.answered() - before;
   } finally {
     await local.close();
   }
@@ -135,13 +166,11 @@ export async function warmUpEngine(run: RunSpec): Promise<number> {
 const preconnectWaitMs = 1_000;
 
 /**
- * Everything a generator thread does before the clock starts: the transports' and the engine's
- * warm-ups, then this thread's connections to the target opened and idle (as wrk opens all of
+ * Everything a generator thread does before the clock starts: the warm-ups, then this thread's connections to the target opened and idle (as wrk opens all of
  * its connections at once, before its first request; opened on demand instead, 39 of 64 of them
  * were set up during the first half-second of a run at 5,000 req/s, on the server the run measures).
  */
 export async function prepareThread(run: RunSpec, threadIndex: number, threadCount: number): Promise<PreparedEngine> {
-  await warmUpTransport();
   await warmUpEngine(run);
   const engine = prepareEngine(run, threadIndex, threadCount);
   let timer: NodeJS.Timeout | undefined;
