@@ -166,9 +166,10 @@ export async function warmUpEngine(run: RunSpec): Promise<number> {
 const preconnectWaitMs = 1_000;
 
 /**
- * Everything a generator thread does before the clock starts: the warm-ups, then this thread's connections to the target opened and idle (as wrk opens all of
- * its connections at once, before its first request; opened on demand instead, 39 of 64 of them
- * were set up during the first half-second of a run at 5,000 req/s, on the server the run measures).
+ * Everything a generator thread does before the clock starts: the warm-ups, then this thread's
+ * connections to the target opened and idle (as wrk opens all of its connections at once, before
+ * its first request; opened on demand instead, 39 of 64 of them were set up during the first
+ * half-second of a run at 5,000 req/s, on the server the run measures).
  */
 export async function prepareThread(run: RunSpec, threadIndex: number, threadCount: number): Promise<PreparedEngine> {
   await warmUpEngine(run);
