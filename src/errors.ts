@@ -37,6 +37,7 @@ const catalogue = {
   BALLAST_ERR_LOAD_CLOSED: { status: 0, message: 'the connection closed before the response was complete' },
   BALLAST_ERR_LOAD_TIMEOUT: { status: 0, message: 'no complete response within the request timeout' },
   BALLAST_ERR_LOAD_PACER: { status: 0, message: 'the pacer thread failed; the event loop\'s timers pace the rest of the run' },
+  BALLAST_ERR_LOAD_STOPPED: { status: 0, message: 'stopped before the load started; nothing was sent to the target' },
 } as const;
 
 export class BallastError extends Error {

@@ -25,7 +25,9 @@ export function formatLoadHelp(): string {
     'Generates HTTP load against URLs (closed model: users; open model: a rate; SSE streams; slow',
     'clients) and reports users, requests per minute, average and max response time, error rate by',
     'status, and p50/p90/p99/p99.9 from HDR histograms. In the open model latency is measured from',
-    'the intended send time (no coordinated omission). Exit code 99 when a --threshold is broken.',
+    'the intended send time (no coordinated omission). Ctrl-C ends the run early and reports what',
+    'it measured. Exit codes: 0 ok, 1 failed (or stopped before the load started), 2 bad usage,',
+    '99 a --threshold broken.',
     formatHelp(loadSettings),
     '',
     'Examples:',
@@ -98,6 +100,11 @@ export async function runLoad(argv: string[]): Promise<number> {
     if (isBallastError(error) && usageCodes.has(error.code)) {
       process.stderr.write(`ballast load: ${error.message} [${error.code}]\n`);
       return exitCodes.usage;
+    }
+    if (isBallastError(error) && error.code === 'BALLAST_ERR_LOAD_STOPPED') {
+      // No result, so no --json, --html or thresholds; not a success either.
+      process.stderr.write(`ballast load: ${error.message} [${error.code}]\n`);
+      return exitCodes.failure;
     }
     throw error;
   }

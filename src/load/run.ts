@@ -2,6 +2,7 @@
 // group, judge the generator, and build the result. Reporting (terminal, files, thresholds) is the
 // caller's; this returns data only, so tests and the lab can run load without a CLI.
 
+import { createError } from '../errors.ts';
 import { describeGroup } from './plan.ts';
 import { ProgressLine } from './report/progress.ts';
 import { buildResult } from './result.ts';
@@ -32,7 +33,9 @@ export async function runLoadTest(run: RunSpec, options: RunOptions = {}): Promi
     progress?.start(startMs);
   });
   let durationMs = run.durationMs;
+  let stoppedBefore: string | undefined;
   const onAbort = () => {
+    if (performance.now() < startMs) stoppedBefore = startMs === Infinity ? 'during the generator\'s warm-up' : `while waiting for --start-at ${startedAt}`;
     durationMs = Math.max(1, Math.min(run.durationMs, Math.round(performance.now() - startMs)));
     threaded.stop();
   };
@@ -57,6 +60,11 @@ export async function runLoadTest(run: RunSpec, options: RunOptions = {}): Promi
     })),
     generator: [],
   });
+  // Stopped before the clock, the threads start no executor: an empty report ("0 requests in
+  // 0.0 s", files, thresholds judged on nothing) would read like a run, so it is an error instead.
+  if (stoppedBefore !== undefined && result.summary.requests === 0 && (result.summary.streams?.opened ?? 0) === 0) {
+    throw createError('BALLAST_ERR_LOAD_STOPPED', `stopped ${stoppedBefore}, before the load started; nothing was sent to the target`);
+  }
   const hasOpen = run.groups.some((group) => group.kind === 'open');
   result.generator.push(judgeGenerator(usages, hasOpen ? result.summary.scheduleLagMs?.p99 : undefined));
   return result;

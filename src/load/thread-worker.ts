@@ -10,9 +10,11 @@ import type { ThreadMessage, ThreadWorkerData } from './threads.ts';
 const data = workerData as ThreadWorkerData;
 const port = parentPort!;
 let engine: EngineRun | undefined;
+const preparing = new AbortController();
 
 port.on('message', (message: { type: 'start'; startEpochMs: number } | { type: 'stop' }) => {
   if (message.type === 'stop') {
+    preparing.abort();
     engine?.stop();
     return;
   }
@@ -27,5 +29,5 @@ port.on('message', (message: { type: 'start'; startEpochMs: number } | { type: '
     (error: unknown) => port.postMessage({ type: 'error', message: (error as Error)?.stack ?? String(error) } satisfies ThreadMessage),
   );
 });
-const prepared = await prepareThread(data.run, data.index, data.count);
+const prepared = await prepareThread(data.run, data.index, data.count, preparing.signal);
 port.postMessage({ type: 'ready' } satisfies ThreadMessage);

@@ -47,8 +47,9 @@ export function runThreads(run: RunSpec, emit: (group: string, interval: Interva
   if (run.threads <= 1) {
     let engine: EngineRun | undefined;
     let isStopRequested = false;
+    const preparing = new AbortController();
     const done = (async () => {
-      const prepared = await prepareThread(run, 0, 1);
+      const prepared = await prepareThread(run, 0, 1, preparing.signal);
       const startEpochMs = startTime(run, performance.timeOrigin + performance.now() + 1);
       const monitor = new SelfMonitor();
       monitor.startAt(startEpochMs);
@@ -62,6 +63,7 @@ export function runThreads(run: RunSpec, emit: (group: string, interval: Interva
       done,
       stop() {
         isStopRequested = true;
+        preparing.abort();
         engine?.stop();
       },
     };

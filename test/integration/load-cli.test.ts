@@ -8,8 +8,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { cliPath, isHostBusy, makeTempDir, noteHostLoad, runBallastLoad, startLoadServer } from '../helpers/load-helpers.ts';
 import { loadSettings } from '../../src/load/settings.ts';
+import { parseLoadCommand } from '../../src/load/plan.ts';
+import { runLoadTest } from '../../src/load/run.ts';
 import { flagOf } from '../../src/config/schema.ts';
 import { decodeHistogram } from '../../src/load/histogram.ts';
 import type { RunResult } from '../../src/load/types.ts';
@@ -141,6 +144,69 @@ test('a reader that goes away (`ballast load … | head -1`) loses neither the r
     assert.ok(readResult(json).summary.requests > 0, 'the result file is complete');
   } finally {
     await server.stop();
+  }
+});
+
+/** A bare TCP target: it sees a generator's connections and counts every byte that arrives on them. */
+async function startByteCounter(): Promise<{ url: string; received(): number; connected: Promise<void>; close(): Promise<void> }> {
+  let received = 0;
+  let onConnection: () => void = () => undefined;
+  const connected = new Promise<void>((resolve) => (onConnection = resolve));
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on('data', (chunk) => (received += chunk.length));
+    socket.on('error', () => undefined);
+    onConnection();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    received: () => received,
+    connected,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+test('a stop before the load starts says so and exits 1, with no result and nothing sent to the target', async () => {
+  const early = await startByteCounter();
+  const waiting = await startByteCounter();
+  try {
+    // Aborted during a 30 s warm-up (in this process, through the library), the run ends at once
+    // rather than after the warm-up, whether it has one thread or several.
+    for (const threads of ['1', '2']) {
+      const { run } = await parseLoadCommand([early.url, '--rate', '100', '--duration', '2s', '--warm-up', '30s', '--threads', threads], {});
+      const began = performance.now();
+      await assert.rejects(runLoadTest(run, { signal: AbortSignal.timeout(300) }), (error: Error & { code?: string }) => {
+        assert.equal(error.code, 'BALLAST_ERR_LOAD_STOPPED');
+        assert.match(error.message, /stopped during the generator's warm-up, before the load started; nothing was sent to the target/);
+        return true;
+      });
+      const tookMs = performance.now() - began;
+      assert.ok(tookMs < 10_000, `--threads ${threads}: stopped ${Math.round(tookMs)} ms after starting a 30 s warm-up`);
+    }
+    assert.equal(early.received(), 0, 'the target received no byte');
+    // Ctrl-C while waiting for --start-at, once the connections (opened after the warm-up, before
+    // the clock) are up: the CLI's words and exit code.
+    const json = join(makeTempDir(), 'stopped.json');
+    const child = spawn(process.execPath, [cliPath, 'load', waiting.url, '--rate', '100', '--duration', '2s', '--start-at', String(Date.now() + 120_000), '--json', json], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await waiting.connected;
+    child.kill('SIGINT');
+    assert.equal(await exited, 1, output);
+    assert.match(output, /ballast load: stopped while waiting for --start-at \S+Z, before the load started; nothing was sent to the target \[BALLAST_ERR_LOAD_STOPPED\]/);
+    assert.doesNotMatch(output, /requests +0 in/, 'no empty summary');
+    assert.equal(existsSync(json), false, 'no result file for a run that did not start');
+    assert.equal(waiting.received(), 0, 'the target received no byte');
+  } finally {
+    await early.close();
+    await waiting.close();
   }
 });
 

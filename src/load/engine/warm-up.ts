@@ -118,7 +118,7 @@ function hasTransferEncoding(group: GroupSpec): boolean {
  * whatever the plan and --warm-up say (~15 ms for undici's first request alone): 200 requests
  * through each.
  */
-async function warmUpTransports(origin: string): Promise<void> {
+async function warmUpTransports(origin: string, signal: AbortSignal | undefined): Promise<void> {
   const url = new URL(origin);
   const pool = new Pool(origin, { connections: 4 });
   const rawPool = new RawPool({ host: url.hostname, port: Number(url.port), connections: 4, requestTimeoutMs: 10_000, connectTimeoutMs: 10_000 });
@@ -128,7 +128,7 @@ async function warmUpTransports(origin: string): Promise<void> {
     rawPool.dispatch(raw, { onConnect() {}, onHeaders: () => true, onComplete: () => resolve(), onError: reject });
   });
   try {
-    for (let round = 0; round < 50; round++) {
+    for (let round = 0; round < 50 && signal?.aborted !== true; round++) {
       await Promise.all(Array.from({ length: 4 }, async () => {
         const response = await pool.request({ path: '/', method: 'GET' });
         await response.body.dump();
@@ -144,18 +144,27 @@ async function warmUpTransports(origin: string): Promise<void> {
 /**
  * Against one local server: the transports' warm-up, then `run`'s request groups for
  * `run.warmUpMs`. Resolves, once that server is closed, with the number of requests the groups'
- * part sent (0 when --warm-up is 0 or the plan has only streams).
+ * part sent (0 when --warm-up is 0 or the plan has only streams). Aborting `signal` (Ctrl-C) ends
+ * it early, as the end of its duration would.
  */
-export async function warmUpEngine(run: RunSpec): Promise<number> {
+export async function warmUpEngine(run: RunSpec, signal?: AbortSignal): Promise<number> {
   const durationMs = run.warmUpMs ?? 0;
+  if (signal?.aborted) return 0;
   const local = run.groups.some(hasTransferEncoding) ? await listenHttp() : await listenCanned();
   try {
-    await warmUpTransports(local.origin);
+    await warmUpTransports(local.origin, signal);
     const groups = run.groups.flatMap((group) => localGroups(group, local.origin));
-    if (durationMs <= 0 || groups.length === 0) return 0;
+    if (durationMs <= 0 || groups.length === 0 || signal?.aborted) return 0;
     const before = local.answered();
     const warmRun: RunSpec = { durationMs, gracefulStopMs: 1_000, threads: 1, groups };
-    await runEngine(warmRun, 0, 1, performance.now(), () => undefined).done;
+    const engine = runEngine(warmRun, 0, 1, performance.now(), () => undefined);
+    const stop = () => engine.stop();
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      await engine.done;
+    } finally {
+      signal?.removeEventListener('abort', stop);
+    }
     return local.answered() - before;
   } finally {
     await local.close();
@@ -169,11 +178,14 @@ const preconnectWaitMs = 1_000;
  * Everything a generator thread does before the clock starts: the warm-ups, then this thread's
  * connections to the target opened and idle (as wrk opens all of its connections at once, before
  * its first request; opened on demand instead, 39 of 64 of them were set up during the first
- * half-second of a run at 5,000 req/s, on the server the run measures).
+ * half-second of a run at 5,000 req/s, on the server the run measures). Aborting `signal` ends the
+ * warm-up early and skips the connections.
  */
-export async function prepareThread(run: RunSpec, threadIndex: number, threadCount: number): Promise<PreparedEngine> {
-  await warmUpEngine(run);
+export async function prepareThread(run: RunSpec, threadIndex: number, threadCount: number, signal?: AbortSignal): Promise<PreparedEngine> {
+  await warmUpEngine(run, signal);
   const engine = prepareEngine(run, threadIndex, threadCount);
+  // Stopped already, the run will not start: its connections would only be opened to be closed.
+  if (signal?.aborted) return engine;
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([engine.preconnect(), new Promise<void>((resolve) => (timer = setTimeout(resolve, preconnectWaitMs)))]);
   clearTimeout(timer);
