@@ -33,23 +33,27 @@ export class GroupRecorder {
   #concurrency = 0;
   #peak = 0;
   #target = 0;
+  #intervalMs: number;
 
   /**
    * @param startMs performance.now() of the run's start in this thread.
    * @param lastSecond values observed later (graceful stop) are folded into this second, so the
    * series covers exactly the run's duration.
+   * @param intervalMs the length of a "second": 1000 but in the generator's warm-up, whose shorter
+   * ones make it close intervals mid-run, as the real run will (see engine/warm-up.ts).
    */
-  constructor(group: string, startMs: number, lastSecond: number, emit: (interval: IntervalData) => void) {
+  constructor(group: string, startMs: number, lastSecond: number, emit: (interval: IntervalData) => void, intervalMs = 1000) {
     this.group = group;
     this.#startMs = startMs;
     this.#lastSecond = lastSecond;
     this.#emit = emit;
+    this.#intervalMs = intervalMs;
     this.#current = createInterval(0);
   }
 
   /** The interval for `nowMs`, closing earlier seconds (including empty ones) on the way. */
   #at(nowMs: number): IntervalData {
-    let second = Math.floor((nowMs - this.#startMs) / 1000);
+    let second = Math.floor((nowMs - this.#startMs) / this.#intervalMs);
     if (second > this.#lastSecond) second = this.#lastSecond;
     if (second > this.#current.t) this.#rollTo(second);
     return this.#current;

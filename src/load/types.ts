@@ -61,6 +61,8 @@ export interface RunSpec {
   groups: GroupSpec[];
   /** Wall-clock start (epoch ms, --start-at); undefined: as soon as the generator is warm. */
   startEpochMs?: number;
+  /** Length of the recorders' intervals, ms; 1000 (seconds) but in the warm-up's own run (engine/warm-up.ts). */
+  intervalMs?: number;
 }
 
 /** Outcome kinds that are not an HTTP status. */

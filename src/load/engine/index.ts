@@ -58,11 +58,12 @@ export function runEngine(run: RunSpec, threadIndex: number, threadCount: number
 
 function startEngine(run: RunSpec, threadIndex: number, threadCount: number, transports: readonly (GroupTransport | undefined)[], startMs: number, emit: (group: string, interval: IntervalData) => void): EngineRun {
   const clock = { startMs, durationMs: run.durationMs };
-  const lastSecond = Math.max(0, Math.ceil(run.durationMs / 1000) - 1);
+  const intervalMs = run.intervalMs ?? 1000;
+  const lastSecond = Math.max(0, Math.ceil(run.durationMs / intervalMs) - 1);
   const recorders: GroupRecorder[] = [];
   const executors: Executor[] = [];
   run.groups.forEach((group, index) => {
-    const recorder = new GroupRecorder(group.name, startMs, lastSecond, (interval) => emit(group.name, interval));
+    const recorder = new GroupRecorder(group.name, startMs, lastSecond, (interval) => emit(group.name, interval), intervalMs);
     recorders.push(recorder);
     const transport = transports[index];
     const executor = transport ? createExecutor(group, threadIndex, threadCount, transport, recorder, clock) : undefined;

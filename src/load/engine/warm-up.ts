@@ -44,12 +44,30 @@ interface LocalServer {
 }
 
 const body = Buffer.from('warm-up\n');
-const headOnly = Buffer.from(`HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n\r\n`, 'latin1');
-const full = Buffer.concat([headOnly, body]);
+const date = new Date().toUTCString();
+const chunkedBody = Buffer.from(`${body.length.toString(16)}\r\n${body.toString('latin1')}\r\n0\r\n\r\n`, 'latin1');
+/**
+ * The canned server's answers, in turn: the heads of node:http (with its keep-alive hint), of
+ * nginx, a chunked body and a bare one, so the response parser has met the headers and framings
+ * of common servers before the real run. With the bare one alone, the parser's branches for
+ * `connection`, `keep-alive` and chunked bodies were first taken against the target, which
+ * deoptimised it (and the connection code it is inlined into) in the first milliseconds.
+ */
+const cannedResponses: Array<[head: string, payload: Buffer]> = [
+  [`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: ${date}\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: ${body.length}\r\n\r\n`, body],
+  [`HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: ${date}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: keep-alive\r\n\r\n`, body],
+  ['HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n', chunkedBody],
+  [`HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n\r\n`, body],
+];
+/** [answer to HEAD, answer to the rest] for each canned response. */
+const cannedAnswers = cannedResponses.map(([head, payload]) => {
+  const headBytes = Buffer.from(head, 'latin1');
+  return [headBytes, Buffer.concat([headBytes, payload])];
+});
 
 /**
  * A canned-response HTTP/1.1 server: it reads request heads (and Content-Length bodies) and writes
- * one prebuilt response for each. It costs a fraction of node:http per request, so the generator's
+ * a prebuilt response for each (cannedAnswers, in turn). It costs a fraction of node:http per request, so the generator's
  * paths get ~twice the requests in the same warm-up, and the stream internals they share with a
  * server see only client sockets, as in the real run.
  */
@@ -70,8 +88,8 @@ async function listenCanned(): Promise<LocalServer> {
         const length = /\r\ncontent-length:[ \t]*(\d+)/i.exec(head);
         const total = end + 4 + (length ? Number(length[1]) : 0);
         if (pending.length < total) break;
-        count++;
-        socket.write(head.startsWith('HEAD ') ? headOnly : full);
+        const answers = cannedAnswers[count++ % cannedAnswers.length];
+        socket.write(head.startsWith('HEAD ') ? answers[0] : answers[1]);
         pending = pending.subarray(total);
       }
     });
@@ -141,23 +159,42 @@ async function warmUpTransports(origin: string, signal: AbortSignal | undefined)
   }
 }
 
+/** What the groups' part of a warm-up did; all 0 when it did not run. */
+export interface WarmUpOutcome {
+  /** Requests the local server answered. */
+  answered: number;
+  /** Requests the groups' recorders counted, and of those, errors (a canned answer the parser refused would be one). */
+  recorded: number;
+  errors: number;
+  /** Intervals the recorders closed. */
+  intervals: number;
+}
+
 /**
  * Against one local server: the transports' warm-up, then `run`'s request groups for
- * `run.warmUpMs`. Resolves, once that server is closed, with the number of requests the groups'
- * part sent (0 when --warm-up is 0 or the plan has only streams). Aborting `signal` (Ctrl-C) ends
- * it early, as the end of its duration would.
+ * `run.warmUpMs`. Resolves, once that server is closed, with what the groups' part did (all 0
+ * when --warm-up is 0 or the plan has only streams). Aborting `signal` (Ctrl-C) ends it early, as
+ * the end of its duration would.
  */
-export async function warmUpEngine(run: RunSpec, signal?: AbortSignal): Promise<number> {
+export async function warmUpEngine(run: RunSpec, signal?: AbortSignal): Promise<WarmUpOutcome> {
   const durationMs = run.warmUpMs ?? 0;
-  if (signal?.aborted) return 0;
+  const outcome: WarmUpOutcome = { answered: 0, recorded: 0, errors: 0, intervals: 0 };
+  if (signal?.aborted) return outcome;
   const local = run.groups.some(hasTransferEncoding) ? await listenHttp() : await listenCanned();
   try {
     await warmUpTransports(local.origin, signal);
     const groups = run.groups.flatMap((group) => localGroups(group, local.origin));
-    if (durationMs <= 0 || groups.length === 0 || signal?.aborted) return 0;
+    if (durationMs <= 0 || groups.length === 0 || signal?.aborted) return outcome;
     const before = local.answered();
-    const warmRun: RunSpec = { durationMs, gracefulStopMs: 1_000, threads: 1, groups };
-    const engine = runEngine(warmRun, 0, 1, performance.now(), () => undefined);
+    // Intervals of 100 ms: the recorders close several mid-run (a fresh interval's first status
+    // count, its histograms encoded), paths that with one 500 ms "second" were first taken in the
+    // real run's second 1, inside functions already optimised without them.
+    const warmRun: RunSpec = { durationMs, gracefulStopMs: 1_000, threads: 1, groups, intervalMs: 100 };
+    const engine = runEngine(warmRun, 0, 1, performance.now(), (_group, interval) => {
+      outcome.intervals++;
+      outcome.recorded += interval.requests;
+      outcome.errors += interval.errors;
+    });
     const stop = () => engine.stop();
     signal?.addEventListener('abort', stop, { once: true });
     try {
@@ -165,7 +202,8 @@ export async function warmUpEngine(run: RunSpec, signal?: AbortSignal): Promise<
     } finally {
       signal?.removeEventListener('abort', stop);
     }
-    return local.answered() - before;
+    outcome.answered = local.answered() - before;
+    return outcome;
   } finally {
     await local.close();
   }
