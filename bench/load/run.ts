@@ -12,8 +12,9 @@
 // --sched (with --mode sequential; needs perf and root): in every run, `perf sched record` for the
 // middle of the run (from 2 s in to 1 s before the end) and a table of how long each tool's
 // event-loop thread waited to run after each wake-up, where the kernel woke it, and behind whom it
-// waited (bench/load/sched.ts). perf's own cost inflates every tool's tail in those runs, so
-// compare their latencies with runs without --sched.
+// waited (bench/load/sched.ts), and the same for the server's thread woken by the tool's requests.
+// perf's own cost inflates every tool's tail in those runs, so compare their latencies with runs
+// without --sched.
 // --pin: the server runs on CPU 0 and every generator (the warm-up wrk too) on CPU 1 (taskset), so
 // neither waits for the other to be scheduled off a shared core; by default the scheduler places them.
 // --warm-server S (default 2; 0 for none): every fixed-rate latency run's fresh server first gets S
@@ -542,13 +543,14 @@ async function sequential(): Promise<void> {
   const wrkB: PacedRun[] = [];
   if (values.sched && !canRecordSched()) throw new Error('--sched needs perf with the sched tracepoints (apt-get install -y linux-perf; run as root)');
   if (values.sched && seconds < 5) throw new Error('--sched needs --duration 5 or more (it records from 2 s in to 1 s before the end)');
-  const sched: Array<{ round: number; tool: string; stats: SchedStats }> = [];
+  const sched: Array<{ round: number; tool: string; stats: SchedStats; server: SchedStats }> = [];
   /** With --sched, records the scheduler while the generator `pid` runs against `serverPid`. */
   const watch = (at: number, tool: string, serverPid: number, waits: Promise<unknown>[]) => (pid: number) => {
     if (!values.sched) return;
     waits.push((async () => {
       await sleep(2000);
-      sched.push({ round: at, tool, stats: await recordSched(pid, serverPid, seconds - 3, tmp, `${tool.replace(' ', '-')}-${at}`) });
+      const { generator, server } = await recordSched(pid, serverPid, seconds - 3, tmp, `${tool.replace(' ', '-')}-${at}`);
+      sched.push({ round: at, tool, stats: generator, server });
     })());
   };
   const steps: Array<[string, (round: number) => Promise<void>]> = [
@@ -599,13 +601,13 @@ async function sequential(): Promise<void> {
     console.log(`| ${key} | ${fmt(a)} | ${fmt(b)} | ${signed(pct(b, a))} | ${versusWrk(w, serviceAt(service, percentile))} |`);
   }
   if (!values.sched) return;
-  console.log(`\nThe scheduler (perf sched, ${seconds - 3} s from 2 s into each run): each tool's event-loop thread, woken when a response (or its own timer) is due; "delay": from the wake-up to the thread running, µs; "on the waker's CPU": wake-ups the kernel placed on the CPU that ran the waker; "behind the server": of the wake-ups delayed over 100 µs, those where a server thread ran until the tool got the CPU.\n`);
-  console.log('| round | tool | wake-ups | delay p50 | p90 | p99 | p99.9 | on the waker\'s CPU | delayed > 100 µs | behind the server |');
-  console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log(`\nThe scheduler (perf sched, ${seconds - 3} s from 2 s into each run): each tool's event-loop thread, woken when a response (or its own timer) is due; "delay": from the wake-up to the thread running, µs; "on the waker's CPU": wake-ups the kernel placed on the CPU that ran the waker; "behind the server": of the wake-ups delayed over 100 µs, those where a server thread ran until the tool got the CPU. "server": the same for the server's thread, woken by the tool's requests; its delay is in every latency the tool reports, and "behind the tool" is its share of waits over 100 µs where the tool ran meanwhile.\n`);
+  console.log('| round | tool | wake-ups | delay p50 | p90 | p99 | p99.9 | on the waker\'s CPU | delayed > 100 µs | behind the server | server delay p50 | p90 | p99 | server on the waker\'s CPU | behind the tool |');
+  console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const share = (part: number, whole: number) => (whole > 0 ? `${((part / whole) * 100).toFixed(1)}%` : '–');
-  for (const { round: at, tool, stats } of sched.sort((x, y) => x.round - y.round || x.tool.localeCompare(y.tool))) {
+  for (const { round: at, tool, stats, server } of sched.sort((x, y) => x.round - y.round || x.tool.localeCompare(y.tool))) {
     const d = stats.delayUs;
-    console.log(`| ${at} | ${tool} | ${count(stats.wakeups)} | ${d.p50} | ${d.p90} | ${d.p99} | ${d.p999} | ${stats.onWakerCpuPercent}% | ${count(stats.delayedOver100us)} (${share(stats.delayedOver100us, stats.wakeups)}) | ${share(stats.delayedBehindServer, stats.delayedOver100us)} |`);
+    console.log(`| ${at} | ${tool} | ${count(stats.wakeups)} | ${d.p50} | ${d.p90} | ${d.p99} | ${d.p999} | ${stats.onWakerCpuPercent}% | ${count(stats.delayedOver100us)} (${share(stats.delayedOver100us, stats.wakeups)}) | ${share(stats.delayedBehindServer, stats.delayedOver100us)} | ${server.delayUs.p50} | ${server.delayUs.p90} | ${server.delayUs.p99} | ${server.onWakerCpuPercent}% | ${share(server.delayedBehindServer, server.delayedOver100us)} |`);
   }
 }
 

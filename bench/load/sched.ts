@@ -39,8 +39,15 @@ function threadsOf(pid: number): Set<number> {
   }
 }
 
-/** Records the scheduler for `seconds` and returns the stats of `generatorPid`'s busiest thread. */
-export async function recordSched(generatorPid: number, serverPid: number, seconds: number, dir: string, name: string): Promise<SchedStats> {
+/**
+ * Records the scheduler for `seconds` and returns the stats of `generatorPid`'s busiest thread
+ * and, the other way round, of `serverPid`'s: how long the server waited to run after a request
+ * woke it, and how often behind the generator (its `delayedBehindServer` counts waits behind a
+ * generator thread). The server's wait is in every latency the generator reports, and it is the
+ * part a generator's own CPU use decides: woken onto the generator's CPU, the server runs when
+ * the generator blocks (BENCHMARKS.md, "2026-12-03 (midday)").
+ */
+export async function recordSched(generatorPid: number, serverPid: number, seconds: number, dir: string, name: string): Promise<{ generator: SchedStats; server: SchedStats }> {
   const data = join(dir, `${name}.sched`);
   const recorder = spawn('perf', ['sched', 'record', '-o', data, '--', 'sleep', String(seconds)], { stdio: 'ignore' });
   const generatorThreads = threadsOf(generatorPid);
@@ -50,14 +57,16 @@ export async function recordSched(generatorPid: number, serverPid: number, secon
   const script = spawnSync('perf', ['script', '-i', data, '-F', 'cpu,time,event,trace'], { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024 });
   if (script.status !== 0) throw new Error(`perf script failed: ${script.stderr}`);
   for (const tid of threadsOf(generatorPid)) generatorThreads.add(tid);
-  return analyse(script.stdout, generatorThreads, serverThreads);
+  for (const tid of threadsOf(serverPid)) serverThreads.add(tid);
+  return { generator: analyse(script.stdout, generatorThreads, serverThreads), server: analyse(script.stdout, serverThreads, generatorThreads) };
 }
 
 interface Wake { atS: number; wakerCpu: number; targetCpu: number }
 
-/** What one thread of the generator met: its wake-up delays and how many of them were on the waker's CPU, over 100 µs, and of those behind the server. */
+/** What one thread met: its wake-up delays and how many of them were on the waker's CPU, over 100 µs, and of those behind the other side. */
 interface ThreadWaits { delaysUs: number[]; onWakerCpu: number; over100us: number; behindServer: number }
 
+/** The waits of `generatorThreads`' busiest thread; `serverThreads`: whose running counts as "behind the server". */
 export function analyse(text: string, generatorThreads: Set<number>, serverThreads: Set<number>): SchedStats {
   const pending = new Map<number, Wake>();
   const threads = new Map<number, ThreadWaits>();
