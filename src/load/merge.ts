@@ -9,7 +9,7 @@ import type { IntervalData, RunResult } from './types.ts';
 
 export function mergeResults(results: readonly RunResult[]): RunResult {
   if (results.length === 0) throw createError('BALLAST_ERR_USAGE', 'expected at least one result file to merge');
-  const groups = new Map<string, { meta: GroupMeta; intervals: IntervalData[] }>();
+  const groups = new Map<string, { meta: GroupMeta; intervals: IntervalData[]; descriptions: Map<string, number> }>();
   for (const result of results) {
     for (const group of result.groups) {
       const existing = groups.get(group.name);
@@ -19,10 +19,16 @@ export function mergeResults(results: readonly RunResult[]): RunResult {
       if (existing) {
         existing.intervals.push(...group.intervals);
         for (const url of group.urls) if (!existing.meta.urls.includes(url)) existing.meta.urls.push(url);
+        existing.descriptions.set(group.description, (existing.descriptions.get(group.description) ?? 0) + 1);
       } else {
-        groups.set(group.name, { meta: { name: group.name, kind: group.kind, description: group.description, urls: [...group.urls] }, intervals: [...group.intervals] });
+        groups.set(group.name, { meta: { name: group.name, kind: group.kind, description: group.description, urls: [...group.urls] }, intervals: [...group.intervals], descriptions: new Map([[group.description, 1]]) });
       }
     }
+  }
+  // Each file's description is of its own share ("250 req/s" from each of two agents), so the
+  // merged group says how many ran each: "2 × (open model, 250 req/s …)", or "A + B" when they differ.
+  for (const group of groups.values()) {
+    group.meta.description = [...group.descriptions].map(([description, count]) => (count > 1 ? `${count} × (${description})` : description)).join(' + ');
   }
   const startedAt = results.map((result) => result.startedAt).sort()[0];
   return buildResult({

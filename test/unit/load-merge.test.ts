@@ -50,6 +50,16 @@ test('merging two runs equals one run over the union of their samples, exactly',
   assert.deepEqual(again.summary, record([...union, ...c].sort((x, y) => x.atMs - y.atMs)).summary);
 });
 
+test('a merged group says which runs it holds: "2 × (…)" for the same settings, "A + B" for different ones', () => {
+  const describe = (result: RunResult, description: string): RunResult => ({ ...result, groups: result.groups.map((group) => ({ ...group, description })) });
+  const run = record(samples(4, 100));
+  const same = mergeResults([describe(run, 'open model, 250 req/s'), describe(run, 'open model, 250 req/s')]);
+  assert.equal(same.groups[0].description, '2 × (open model, 250 req/s)');
+  const different = mergeResults([describe(run, 'open model, 500 req/s'), describe(run, 'open model, 300 req/s'), describe(run, 'open model, 500 req/s')]);
+  assert.equal(different.groups[0].description, '2 × (open model, 500 req/s) + open model, 300 req/s');
+  assert.equal(mergeResults([describe(run, 'closed model, 8 users')]).groups[0].description, 'closed model, 8 users');
+});
+
 test('the mean is exact and percentiles are within HDR precision (0.1%) of the sorted samples', () => {
   const list = samples(7, 40_000);
   const result = record(list);
