@@ -24,8 +24,9 @@
 // --rounds N the tools take turns N times and the run with the median throughput of each is
 // reported, which keeps a noisy neighbour from deciding the ranking.
 // --mode sequential: latency at a fixed rate only, each tool alone in turns (ballast, wrk, wrk
-// again as wrk's own noise floor), every tool's samples merged over the rounds; a last line names
-// the percentiles where the two wrk runs were more than 10 % apart (too noisy to judge 10 %).
+// again as wrk's own noise floor), every tool's samples merged over the rounds; a line names the
+// percentiles where the two wrk runs were more than 10 % apart (too noisy to judge 10 %), and a
+// last table repeats the comparison over the quiet rounds, those where wrk agreed with itself.
 // --mode wire: latency at a fixed rate, each tool alone, with tcpdump on lo as the reference: each
 // tool's reported percentiles beside the request-to-response times read off the packets of the
 // same run (bench/load/wire.ts), so each tool's own measurement error is shown, and the two tools
@@ -606,6 +607,22 @@ async function sequential(): Promise<void> {
   // wrk against itself is the noise floor: where its two runs are more than 10 % apart, a 10 %
   // agreement between ballast and wrk cannot be told from the host's weather.
   if (noisy.length > 0) console.log(`\nNoise floor: wrk B was more than 10 % off wrk A at ${noisy.join(', ')}; at those percentiles this run cannot tell whether ballast agrees with wrk within 10 %.`);
+  // The same comparison over the quiet rounds only: those where wrk A and wrk B agreed within 10 %
+  // at every percentile. The choice looks at wrk alone, never at ballast's numbers.
+  const quiet = wrkA.map((_, round) => round).filter((round) => quantileKeys.every((key) => Math.abs(pct(wrkB[round].quantiles[key], wrkA[round].quantiles[key])) <= 10));
+  if (quiet.length === 0) {
+    console.log('\nQuiet rounds (wrk A and wrk B within 10 % of each other at p50–p99): none.');
+  } else if (quiet.length < rounds) {
+    const quietWrk = mergeCounts(quiet.flatMap((round) => [wrkA[round].histogram, wrkB[round].histogram]));
+    const quietService = histogramOf(quiet.map((round) => ballastRuns[round]), 'service');
+    console.log(`\nQuiet rounds only (${quiet.map((round) => round + 1).join(', ')} of ${rounds}: wrk A and wrk B within 10 % of each other at p50–p99), merged, ms:\n`);
+    console.log('| percentile | wrk | ballast service time | ballast − wrk | within 10%? |');
+    console.log('|---|---:|---:|---:|---|');
+    for (const key of quantileKeys) {
+      const percentile = Number(key.slice(1));
+      console.log(`| ${key} | ${versusWrk(wrkPercentile(quietWrk, percentile), serviceAt(quietService, percentile))} |`);
+    }
+  }
   if (!values.sched) return;
   console.log(`\nThe scheduler (perf sched, ${seconds - 3} s from 2 s into each run): each tool's event-loop thread, woken when a response (or its own timer) is due; "delay": from the wake-up to the thread running, µs; "on the waker's CPU": wake-ups the kernel placed on the CPU that ran the waker; "behind the server": of the wake-ups delayed over 100 µs, those where a server thread ran until the tool got the CPU. "server": the same for the server's thread, woken by the tool's requests; its delay is in every latency the tool reports, and "behind the tool" is its share of waits over 100 µs where the tool ran meanwhile.\n`);
   console.log('| round | tool | wake-ups | delay p50 | p90 | p99 | p99.9 | on the waker\'s CPU | delayed > 100 µs | behind the server | server delay p50 | p90 | p99 | server on the waker\'s CPU | behind the tool |');
