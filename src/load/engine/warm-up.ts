@@ -67,9 +67,9 @@ const cannedAnswers = cannedResponses.map(([head, payload]) => {
 
 /**
  * A canned-response HTTP/1.1 server: it reads request heads (and Content-Length bodies) and writes
- * a prebuilt response for each (cannedAnswers, in turn). It costs a fraction of node:http per request, so the generator's
- * paths get ~twice the requests in the same warm-up, and the stream internals they share with a
- * server see only client sockets, as in the real run.
+ * a prebuilt response for each (cannedAnswers, in turn). It costs a fraction of node:http per
+ * request, so the generator's paths get ~twice the requests in the same warm-up, and the stream
+ * internals they share with a server see only client sockets, as in the real run.
  */
 async function listenCanned(): Promise<LocalServer> {
   let count = 0;
