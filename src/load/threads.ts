@@ -46,24 +46,23 @@ function startTime(run: RunSpec, soonest: number): number {
 export function runThreads(run: RunSpec, emit: (group: string, interval: IntervalData) => void, onStart: (startEpochMs: number) => void = () => undefined): ThreadedRun {
   if (run.threads <= 1) {
     let engine: EngineRun | undefined;
-    let isStopRequested = false;
-    const preparing = new AbortController();
+    /** Aborted by stop(): ends the warm-up early, and the run stops as soon as it starts. */
+    const stopping = new AbortController();
     const done = (async () => {
-      const prepared = await prepareThread(run, 0, 1, preparing.signal);
+      const prepared = await prepareThread(run, 0, 1, stopping.signal);
       const startEpochMs = startTime(run, performance.timeOrigin + performance.now() + 1);
       const monitor = new SelfMonitor();
       monitor.startAt(startEpochMs);
       onStart(startEpochMs);
       engine = prepared.start(startEpochMs - performance.timeOrigin, emit);
-      if (isStopRequested) engine.stop();
+      if (stopping.signal.aborted) engine.stop();
       await engine.done;
       return [monitor.stop()];
     })();
     return {
       done,
       stop() {
-        isStopRequested = true;
-        preparing.abort();
+        stopping.abort();
         engine?.stop();
       },
     };
