@@ -125,7 +125,7 @@ test('open-model latency shows a server that freezes 1 s every 5 s; service time
   }
 });
 
-test('--pacing precise sends each arrival within a fraction of the timers\' millisecond, at the same rate', async () => {
+test('--pacing precise sends each arrival within a fraction of the timers\' millisecond, at the same rate', async (t) => {
   const server = await startLoadServer();
   try {
     const lagP50 = async (pacing: string) => {
@@ -141,16 +141,28 @@ test('--pacing precise sends each arrival within a fraction of the timers\' mill
     };
     // Timers fire on whole milliseconds, so at 2,000 req/s the median arrival goes out ~0.5 ms
     // late; the pacer's thread sleeps to each arrival and is typically 0.03-0.1 ms late. A busy
-    // host delays both, so the comparison is between the two in the same minute, up to 3 tries.
+    // host delays both, so the comparison is between the two in the same minute, up to 4 tries.
+    // The timers' own lag says how busy the host was: at 0.9 ms or more the event loop itself was
+    // being held back (CI measured 1.1-1.6 ms on a host shared with other jobs), every wake-up
+    // is late whoever asks for it, and that try is no evidence either way.
+    const quietTimerLag = 0.9;
     const tries: string[] = [];
-    for (let i = 0; i < 3; i++) {
+    let quietTries = 0;
+    for (let i = 0; i < 4; i++) {
       const timer = await lagP50('timer');
       const precise = await lagP50('precise');
-      tries.push(`timer ${timer} ms, precise ${precise} ms`);
+      const quiet = timer < quietTimerLag;
+      if (quiet) quietTries++;
+      tries.push(`timer ${timer} ms, precise ${precise} ms${quiet ? '' : ' (busy host)'}`);
       process.stdout.write(`# schedule lag p50 at 2,000 req/s: ${tries.at(-1)}\n`);
       if (precise < 0.25 && precise < timer / 2) return;
     }
-    assert.fail(`the pacer's schedule lag p50 was not below 0.25 ms and half the timers' in 3 tries: ${tries.join('; ')}`);
+    if (quietTries === 0) {
+      noteHostLoad(`the timers' schedule lag p50 was ${quietTimerLag} ms or more in all 4 tries`);
+      t.skip(`host too busy to compare pacers (timer lag p50 >= ${quietTimerLag} ms in every try): ${tries.join('; ')}`);
+      return;
+    }
+    assert.fail(`the pacer's schedule lag p50 was not below 0.25 ms and half the timers' in 4 tries: ${tries.join('; ')}`);
   } finally {
     await server.stop();
   }
