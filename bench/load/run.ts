@@ -25,8 +25,10 @@
 // reported, which keeps a noisy neighbour from deciding the ranking.
 // --mode sequential: latency at a fixed rate only, each tool alone in turns (ballast, wrk, wrk
 // again as wrk's own noise floor), every tool's samples merged over the rounds; a line names the
-// percentiles where the two wrk runs were more than 10 % apart (too noisy to judge 10 %), and a
-// last table repeats the comparison over the quiet rounds, those where wrk agreed with itself.
+// percentiles where the two wrk runs were more than 10 % apart (too noisy to judge 10 %), a table
+// repeats the comparison over the quiet rounds, those where wrk agreed with itself, and (with 3
+// rounds or more) a last one gives each difference's 95 % interval from resampling whole rounds
+// (bench/load/bootstrap.ts): "within 10 %" only when the whole interval is.
 // --mode wire: latency at a fixed rate, each tool alone, with tcpdump on lo as the reference: each
 // tool's reported percentiles beside the request-to-response times read off the packets of the
 // same run (bench/load/wire.ts), so each tool's own measurement error is shown, and the two tools
@@ -55,6 +57,7 @@ import type { RunResult } from '../../src/load/types.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { canRecordSched, recordSched, type SchedStats } from './sched.ts';
 import { startCapture } from './wire.ts';
+import { alignRounds, bootstrapDifference } from './bootstrap.ts';
 
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '1' }, markdown: { type: 'boolean', default: false }, mode: { type: 'string', default: 'all' }, start: { type: 'string', default: 'at' }, 'ballast-args': { type: 'string' }, 'ballast-node-args': { type: 'string' }, 'warm-server': { type: 'string', default: '2' }, pin: { type: 'boolean', default: false }, sched: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
 if (values.help) {
@@ -182,6 +185,20 @@ function histogramOf(results: readonly RunResult[], name: 'latency' | 'service')
   let histogram: Histogram | undefined;
   for (const result of results) for (const interval of result.groups[0].intervals) histogram = addEncoded(histogram, interval.histograms[name]);
   return histogram;
+}
+
+/** One of a run's histograms as µs → count (the recorded values, for the bootstrap). */
+function countsOf(result: RunResult, name: 'latency' | 'service'): Map<number, number> {
+  const counts = new Map<number, number>();
+  const histogram = histogramOf([result], name) as (Histogram & { recordedValuesIterator?: { reset(): void; hasNext(): boolean; next(): { valueIteratedTo: number; countAtValueIteratedTo: number } } }) | undefined;
+  const iterator = histogram?.recordedValuesIterator;
+  if (!iterator) return counts;
+  iterator.reset();
+  while (iterator.hasNext()) {
+    const step = iterator.next();
+    counts.set(step.valueIteratedTo, (counts.get(step.valueIteratedTo) ?? 0) + step.countAtValueIteratedTo);
+  }
+  return counts;
 }
 
 /** Percentiles (ms) of one of a run's histograms. */
@@ -622,6 +639,22 @@ async function sequential(): Promise<void> {
       const percentile = Number(key.slice(1));
       console.log(`| ${key} | ${versusWrk(wrkPercentile(quietWrk, percentile), serviceAt(quietService, percentile))} |`);
     }
+  }
+  if (rounds >= 3) {
+    // How sure the merged comparison is: 95 % intervals from resampling whole rounds (bootstrap.ts).
+    const percentiles = quantileKeys.map((key) => Number(key.slice(1)));
+    const ballastSamples = alignRounds(ballastRuns.map((result) => countsOf(result, 'service')));
+    const wrkSamples = alignRounds(wrkA.map((item, round) => mergeCounts([item.histogram, wrkB[round].histogram])));
+    const versus = bootstrapDifference(ballastSamples, wrkSamples, percentiles);
+    const floor = bootstrapDifference(alignRounds(wrkB.map((item) => item.histogram)), alignRounds(wrkA.map((item) => item.histogram)), percentiles);
+    const range = (interval: { low: number; high: number }) => `${signed(interval.low)} … ${signed(interval.high)}`;
+    const verdict = (interval: { low: number; high: number }) => (interval.low >= -10 && interval.high <= 10 ? 'yes' : interval.low > 10 || interval.high < -10 ? 'no' : 'undecided: more rounds');
+    console.log(`\nHow sure: 95 % intervals of the merged differences, from 2,000 resamples of whole rounds (the same rounds drawn for both tools; bootstrap.ts). "Within 10 %?" is yes only when the whole interval is:\n`);
+    console.log('| percentile | ballast − wrk | 95 % interval | within 10 %? | wrk B − wrk A | 95 % interval |');
+    console.log('|---|---:|---:|---|---:|---:|');
+    quantileKeys.forEach((key, i) => {
+      console.log(`| ${key} | ${signed(versus[i].estimate)} | ${range(versus[i])} | ${verdict(versus[i])} | ${signed(floor[i].estimate)} | ${range(floor[i])} |`);
+    });
   }
   if (!values.sched) return;
   console.log(`\nThe scheduler (perf sched, ${seconds - 3} s from 2 s into each run): each tool's event-loop thread, woken when a response (or its own timer) is due; "delay": from the wake-up to the thread running, µs; "on the waker's CPU": wake-ups the kernel placed on the CPU that ran the waker; "behind the server": of the wake-ups delayed over 100 µs, those where a server thread ran until the tool got the CPU. "server": the same for the server's thread, woken by the tool's requests; its delay is in every latency the tool reports, and "behind the tool" is its share of waits over 100 µs where the tool ran meanwhile.\n`);
