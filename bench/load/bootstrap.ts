@@ -63,27 +63,21 @@ export interface Interval {
 }
 
 /**
- * The relative difference (%) of `a` over `b` at each percentile, with its `confidence` interval
- * from `resamples` paired draws of whole rounds. `a` and `b` must hold the same rounds in order.
+ * `statistic` over all rounds (each drawn once), with its `confidence` interval from `resamples`
+ * draws of `rounds` whole rounds with replacement; the statistic gets each round's multiplicity.
  */
-export function bootstrapDifference(a: RoundSamples, b: RoundSamples, percentiles: readonly number[], options: { resamples?: number; confidence?: number; seed?: number } = {}): Interval[] {
-  const rounds = a.rows.length;
-  if (b.rows.length !== rounds || rounds === 0) throw new Error(`bootstrap: ${a.rows.length} rounds against ${b.rows.length}`);
+export function bootstrapIntervals(rounds: number, statistic: (weights: Float64Array) => number[], options: { resamples?: number; confidence?: number; seed?: number } = {}): Interval[] {
+  if (rounds === 0) throw new Error('bootstrap: no rounds');
   const resamples = options.resamples ?? 2000;
   const confidence = options.confidence ?? 0.95;
   const next = createRandom(options.seed ?? 1); // seeded: a report's intervals can be recomputed
-  const difference = (weights: ArrayLike<number>) => {
-    const pa = weightedPercentiles(a, weights, percentiles);
-    const pb = weightedPercentiles(b, weights, percentiles);
-    return pa.map((value, i) => ((value - pb[i]) / pb[i]) * 100);
-  };
-  const estimate = difference(new Float64Array(rounds).fill(1));
-  const draws: number[][] = percentiles.map(() => []);
+  const estimate = statistic(new Float64Array(rounds).fill(1));
+  const draws: number[][] = estimate.map(() => []);
   const weights = new Float64Array(rounds);
   for (let s = 0; s < resamples; s++) {
     weights.fill(0);
     for (let k = 0; k < rounds; k++) weights[Math.floor(next() * rounds)]++;
-    difference(weights).forEach((value, i) => draws[i].push(value));
+    statistic(weights).forEach((value, i) => draws[i].push(value));
   }
   const tail = (1 - confidence) / 2;
   return draws.map((values, i) => {
@@ -91,4 +85,17 @@ export function bootstrapDifference(a: RoundSamples, b: RoundSamples, percentile
     const at = (q: number) => values[Math.min(values.length - 1, Math.max(0, Math.round(q * (values.length - 1))))];
     return { estimate: estimate[i], low: at(tail), high: at(1 - tail) };
   });
+}
+
+/**
+ * The relative difference (%) of `a` over `b` at each percentile, with its interval from paired
+ * draws of whole rounds. `a` and `b` must hold the same rounds in order.
+ */
+export function bootstrapDifference(a: RoundSamples, b: RoundSamples, percentiles: readonly number[], options: { resamples?: number; confidence?: number; seed?: number } = {}): Interval[] {
+  if (b.rows.length !== a.rows.length || a.rows.length === 0) throw new Error(`bootstrap: ${a.rows.length} rounds against ${b.rows.length}`);
+  return bootstrapIntervals(a.rows.length, (weights) => {
+    const pa = weightedPercentiles(a, weights, percentiles);
+    const pb = weightedPercentiles(b, weights, percentiles);
+    return pa.map((value, i) => ((value - pb[i]) / pb[i]) * 100);
+  }, options);
 }

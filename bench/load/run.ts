@@ -32,7 +32,8 @@
 // --mode wire: latency at a fixed rate, each tool alone, with tcpdump on lo as the reference: each
 // tool's reported percentiles beside the request-to-response times read off the packets of the
 // same run (bench/load/wire.ts), so each tool's own measurement error is shown, and the two tools
-// are compared on it even when the server behaved differently in their runs. Needs tcpdump (root).
+// are compared on it even when the server behaved differently in their runs; with 3 rounds or more,
+// both comparisons get 95 % intervals from resampling whole rounds. Needs tcpdump (root).
 // --mode simultaneous: latency at a fixed rate only, with both tools running AT THE SAME TIME
 // against one server, so a host stall lands in both: paced wrk at R/2 (half the connections) and
 // `ballast load --rate R/2` (open model, the other half). wrk's percentiles are compared with
@@ -57,7 +58,7 @@ import type { RunResult } from '../../src/load/types.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { canRecordSched, recordSched, type SchedStats } from './sched.ts';
 import { startCapture } from './wire.ts';
-import { alignRounds, bootstrapDifference } from './bootstrap.ts';
+import { alignRounds, bootstrapDifference, bootstrapIntervals, weightedPercentiles } from './bootstrap.ts';
 
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rate: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '1' }, markdown: { type: 'boolean', default: false }, mode: { type: 'string', default: 'all' }, start: { type: 'string', default: 'at' }, 'ballast-args': { type: 'string' }, 'ballast-node-args': { type: 'string' }, 'warm-server': { type: 'string', default: '2' }, pin: { type: 'boolean', default: false }, sched: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
 if (values.help) {
@@ -188,7 +189,7 @@ function histogramOf(results: readonly RunResult[], name: 'latency' | 'service')
 }
 
 /** One of a run's histograms as µs → count (the recorded values, for the bootstrap). */
-function countsOf(result: RunResult, name: 'latency' | 'service'): Map<number, number> {
+function recordedCounts(result: RunResult, name: 'latency' | 'service'): Map<number, number> {
   const counts = new Map<number, number>();
   const histogram = histogramOf([result], name) as (Histogram & { recordedValuesIterator?: { reset(): void; hasNext(): boolean; next(): { valueIteratedTo: number; countAtValueIteratedTo: number } } }) | undefined;
   const iterator = histogram?.recordedValuesIterator;
@@ -217,6 +218,9 @@ const serviceAt = (service: Histogram | undefined, percentile: number) => (servi
 /** Table cells `wrk | ballast | ballast − wrk | within 10%?`. */
 const versusWrk = (w: number, mine: number) => `${fmt(w)} | ${fmt(mine)} | ${signed(pct(mine, w))} | ${Math.abs(pct(mine, w)) <= 10 ? 'yes' : 'no'}`;
 const count = (n: number) => Math.round(n).toLocaleString('en-US');
+/** A bootstrap interval (bootstrap.ts) as a table cell, and whether all of it is within 10 %. */
+const range = (interval: { low: number; high: number }) => `${signed(interval.low)} … ${signed(interval.high)}`;
+const verdict = (interval: { low: number; high: number }) => (interval.low >= -10 && interval.high <= 10 ? 'yes' : interval.low > 10 || interval.high < -10 ? 'no' : 'undecided: more rounds');
 
 // wrk paced by its Lua delay() hook (one Lua state per wrk thread; we run one). delay() is called
 // before each request of each connection; it hands out slots of one constant-rate schedule
@@ -643,12 +647,10 @@ async function sequential(): Promise<void> {
   if (rounds >= 3) {
     // How sure the merged comparison is: 95 % intervals from resampling whole rounds (bootstrap.ts).
     const percentiles = quantileKeys.map((key) => Number(key.slice(1)));
-    const ballastSamples = alignRounds(ballastRuns.map((result) => countsOf(result, 'service')));
+    const ballastSamples = alignRounds(ballastRuns.map((result) => recordedCounts(result, 'service')));
     const wrkSamples = alignRounds(wrkA.map((item, round) => mergeCounts([item.histogram, wrkB[round].histogram])));
     const versus = bootstrapDifference(ballastSamples, wrkSamples, percentiles);
     const floor = bootstrapDifference(alignRounds(wrkB.map((item) => item.histogram)), alignRounds(wrkA.map((item) => item.histogram)), percentiles);
-    const range = (interval: { low: number; high: number }) => `${signed(interval.low)} … ${signed(interval.high)}`;
-    const verdict = (interval: { low: number; high: number }) => (interval.low >= -10 && interval.high <= 10 ? 'yes' : interval.low > 10 || interval.high < -10 ? 'no' : 'undecided: more rounds');
     console.log(`\nHow sure: 95 % intervals of the merged differences, from 2,000 resamples of whole rounds (the same rounds drawn for both tools; bootstrap.ts). "Within 10 %?" is yes only when the whole interval is:\n`);
     console.log('| percentile | ballast − wrk | 95 % interval | within 10 %? | wrk B − wrk A | 95 % interval |');
     console.log('|---|---:|---:|---|---:|---:|');
@@ -746,6 +748,24 @@ async function wire(): Promise<void> {
     const adjusted = pct(ww + (br - bw), wr);
     console.log(`| ${key} | ${us(wr)} | ${us(ww)} | ${signedUs(wr - ww)} | ${us(br)} | ${us(bw)} | ${signedUs(br - bw)} | ${signed(pct(br, wr))} | ${signedUs(br - bw - (wr - ww))} | ${signed(adjusted)} | ${Math.abs(adjusted) <= 10 ? 'yes' : 'no'} |`);
   }
+  if (rounds < 3) return;
+  // How sure: both comparisons again over 2,000 draws of whole rounds (the same rounds for both
+  // tools), as in --mode sequential (bootstrap.ts).
+  const inRoundOrder = (tool: Tool) => byTool(tool).sort((x, y) => x.round - y.round);
+  const samples = (tool: Tool, which: 'reported' | 'wire') => alignRounds(inRoundOrder(tool).map((item) => (which === 'wire' ? item.wire : tool === 'wrk' ? (item.reported as Map<number, number>) : recordedCounts(item.reported as RunResult, 'service'))));
+  const [sbr, sbw, swr, sww] = [samples('ballast', 'reported'), samples('ballast', 'wire'), samples('wrk', 'reported'), samples('wrk', 'wire')];
+  const percentiles = keys.map((key) => Number(key.slice(1)));
+  const intervals = bootstrapIntervals(rounds, (weights) => {
+    const [br, bw, wr, ww] = [sbr, sbw, swr, sww].map((each) => weightedPercentiles(each, weights, percentiles));
+    return percentiles.flatMap((_, i) => [pct(br[i], wr[i]), pct(ww[i] + (br[i] - bw[i]), wr[i])]);
+  });
+  console.log(`\nHow sure: 95 % intervals from 2,000 resamples of whole rounds (bootstrap.ts). "Within 10 %?" is yes only when the whole interval is:\n`);
+  console.log('| percentile | ballast reported vs wrk reported | 95 % interval | within 10 %? | wire-adjusted | 95 % interval | within 10 %? |');
+  console.log('|---|---:|---:|---|---:|---:|---|');
+  keys.forEach((key, i) => {
+    const [raw, adjusted] = [intervals[2 * i], intervals[2 * i + 1]];
+    console.log(`| ${key} | ${signed(raw.estimate)} | ${range(raw)} | ${verdict(raw)} | ${signed(adjusted.estimate)} | ${range(adjusted)} | ${verdict(adjusted)} |`);
+  });
 }
 
 if (values.mode === 'all') {
