@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const serverPath = fileURLToPath(new URL('../fixtures/load-server.ts', import.meta.url));
+const truthServerPath = fileURLToPath(new URL('../fixtures/truth-server.ts', import.meta.url));
 const cliPath = fileURLToPath(new URL('../../bin/ballast.js', import.meta.url));
 
 export interface LoadServer {
@@ -28,8 +29,16 @@ export interface LoadServerStats {
   uploads: { bytes: number; headMs: number; bodyMs: number }[];
 }
 
-export async function startLoadServer(args: string[] = []): Promise<LoadServer> {
-  const child = spawn(process.execPath, [serverPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * The accuracy tests' server (test/fixtures/truth-server.ts): /fixed and /bimodal, timed from the
+ * request's bytes reaching the server; its stats() has `latency` only.
+ */
+export function startTruthServer(): Promise<LoadServer> {
+  return startLoadServer([], truthServerPath);
+}
+
+export async function startLoadServer(args: string[] = [], script = serverPath): Promise<LoadServer> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   prioritise(child);
   const lines = createInterface({ input: child.stdout! });
   const [first] = (await Promise.race([
