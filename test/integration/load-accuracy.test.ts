@@ -4,43 +4,77 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isClose, isHostBusy, makeTempDir, noteHostLoad, runBallastLoad, startLoadServer, startTruthServer } from '../helpers/load-helpers.ts';
 import type { RunResult } from '../../src/load/types.ts';
+import { startCapture } from '../../bench/load/wire.ts';
 
 function readResult(path: string): RunResult {
   return JSON.parse(readFileSync(path, 'utf8')) as RunResult;
 }
 
+interface Quantiles {
+  count: number;
+  p50: number;
+  p99: number;
+}
+
 interface Attempt {
   p50: number;
   p99: number;
-  truth: { count: number; p50: number; p99: number };
+  /** The server's own clock. */
+  truth: Quantiles;
+  /** The wire (tcpdump on lo), when it could be captured. */
+  wire?: Quantiles;
   requests: number;
+}
+
+/** tcpdump on lo needs the binary and root (CAP_NET_RAW); .ci/run installs it. */
+const canCapture = process.getuid?.() === 0 && spawnSync('tcpdump', ['--version'], { stdio: 'ignore' }).status === 0;
+
+/** µs samples → ms quantiles, ranked as the truth server ranks them. */
+function quantilesOf(samplesUs: readonly number[]): Quantiles {
+  const sorted = [...samplesUs].sort((a, b) => a - b);
+  const at = (p: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] / 1000);
+  return { count: sorted.length, p50: at(50), p99: at(99) };
 }
 
 async function measureAgainstTruth(route: string, bucket: string): Promise<Attempt> {
   const server = await startTruthServer();
+  const dir = makeTempDir();
   try {
-    const json = join(makeTempDir(), 'accuracy.json');
-    const run = await runBallastLoad([`${server.url}${route}`, '--users', '10', '--duration', '6s', '--json', json]);
+    const capture = canCapture ? await startCapture(server.port, join(dir, 'wire.pcap')) : undefined;
+    const json = join(dir, 'accuracy.json');
+    let run: Awaited<ReturnType<typeof runBallastLoad>>;
+    let captured: Awaited<ReturnType<NonNullable<typeof capture>['stop']>> | undefined;
+    try {
+      run = await runBallastLoad([`${server.url}${route}`, '--users', '10', '--duration', '6s', '--json', json]);
+    } finally {
+      // Whether or not the run succeeded, so no tcpdump outlives the test.
+      captured = await capture?.stop();
+    }
     assert.equal(run.code, 0, run.stderr);
     const result = readResult(json);
     const truth = (await server.stats()).latency[bucket];
-    return { p50: result.summary.latencyMs.p50, p99: result.summary.latencyMs.p99, truth, requests: result.summary.requests };
+    return { p50: result.summary.latencyMs.p50, p99: result.summary.latencyMs.p99, truth, requests: result.summary.requests, ...(captured ? { wire: quantilesOf(captured.samplesUs) } : {}) };
   } finally {
     await server.stop();
   }
 }
 
-// p50 within 5% or 1 ms, as issue 3 asks. p99 within 5% or 2.5 ms. The truth is the server's
-// clock (test/fixtures/truth-server.ts), from its read of the request to its write of the
-// response, so it never sees loopback delivery, either side's wake-up or the client's event loop.
-// On a quiet 2-core host (2026-12-06) the reported p50 sat 0.37-0.39 ms above it and the p99
-// 0.5-1.4 ms above it (the node:http server's dispatch clock, used before: 0.9-1.6 ms): issue 3's
-// 1 ms at p99 holds in some runs, not in every run, and the closing note says so.
-const isAccurate = (attempt: Attempt) => isClose(attempt.p50, attempt.truth.p50, 0.05, 1) && isClose(attempt.p99, attempt.truth.p99, 0.05, 2.5);
+// Two truths. The wire (tcpdump on lo: a request's first byte to its response's first byte, read
+// off the kernel's packet timestamps) is what a perfect client would report; against it p50 and
+// p99 must be within 5% or 1 ms, as issue 3 asks. On a quiet 2-core host (2026-12-06) ballast sat
+// 0.15-0.23 ms above it at p50 and 0.22-0.32 ms at p99. The server's own clock
+// (test/fixtures/truth-server.ts: its read of the request to its write of the response) never sees
+// either process's wake-up or the loopback hop, which both tools do (wrk on the same server:
+// +0.27-0.30 ms at p50, +0.47-0.75 ms at p99; ballast +0.37-0.42 and +0.43-0.99), so against it
+// p99 is held to 5% or 2.5 ms. Without tcpdump (or root), only the server's clock is checked.
+const isAccurate = (attempt: Attempt) => isClose(attempt.p50, attempt.truth.p50, 0.05, 1) && isClose(attempt.p99, attempt.truth.p99, 0.05, 2.5)
+  && (attempt.wire === undefined || (isClose(attempt.p50, attempt.wire.p50, 0.05, 1) && isClose(attempt.p99, attempt.wire.p99, 0.05, 1)));
+const describeWire = (attempt: Attempt) => (attempt.wire ? `; wire p50 ${attempt.wire.p50.toFixed(3)} p99 ${attempt.wire.p99.toFixed(3)} (${attempt.wire.count} requests paired)` : '');
 
 /**
  * Runs the measurement up to three times and keeps the first accurate one. Noise from other
@@ -53,12 +87,14 @@ async function assertAccurate(label: string, route: string, bucket: string): Pro
   for (let i = 0; i < 3; i++) {
     const attempt = await measureAgainstTruth(route, bucket);
     attempts.push(attempt);
-    process.stdout.write(`# ${label}, attempt ${i + 1}: reported p50 ${attempt.p50} p99 ${attempt.p99}; server-side truth p50 ${attempt.truth.p50.toFixed(3)} p99 ${attempt.truth.p99.toFixed(3)}\n`);
+    process.stdout.write(`# ${label}, attempt ${i + 1}: reported p50 ${attempt.p50} p99 ${attempt.p99}; server-side truth p50 ${attempt.truth.p50.toFixed(3)} p99 ${attempt.truth.p99.toFixed(3)}${describeWire(attempt)}\n`);
+    if (i === 0 && attempt.wire === undefined) process.stdout.write('# no tcpdump capture (needs tcpdump and root): checked against the server\'s clock only, not the wire\n');
     assert.equal(attempt.truth.count, attempt.requests, 'every request the server answered is counted once');
+    if (attempt.wire) assert.ok(attempt.wire.count >= attempt.requests * 0.9, `the capture paired ${attempt.wire.count} of ${attempt.requests} requests`);
     if (isAccurate(attempt)) return attempt;
   }
   const last = attempts[attempts.length - 1];
-  const shown = attempts.map((a) => `p50 ${a.p50} vs ${a.truth.p50.toFixed(3)}, p99 ${a.p99} vs ${a.truth.p99.toFixed(3)}`).join('; ');
+  const shown = attempts.map((a) => `p50 ${a.p50} vs ${a.truth.p50.toFixed(3)}, p99 ${a.p99} vs ${a.truth.p99.toFixed(3)}${describeWire(a)}`).join('; ');
   if (isHostBusy()) {
     noteHostLoad('no attempt met the 5% (or 1 ms) bounds; checked within 10% (or 2 ms) for p50 and for sanity at p99');
     assert.ok(isClose(last.p50, last.truth.p50, 0.1, 2), shown);
