@@ -26,8 +26,8 @@ interface Attempt {
   p99: number;
   /** The server's own clock. */
   truth: Quantiles;
-  /** The wire (tcpdump on lo), when it could be captured. */
-  wire?: Quantiles;
+  /** The wire (tcpdump on lo), when it could be captured, and the packets the kernel dropped. */
+  wire?: Quantiles & { dropped: number };
   requests: number;
 }
 
@@ -47,7 +47,7 @@ async function measureAgainstTruth(route: string, bucket: string): Promise<Attem
   try {
     // A capture that cannot start (no permission inside a container, say) narrows the check to the
     // server's clock, like a missing tcpdump; the attempt's line says which truths were used.
-    const capture = canCapture ? await startCapture(server.port, join(dir, 'wire.pcap')).catch((error: unknown) => {
+    const capture = canCapture ? await startCapture(server.port, join(dir, 'wire.pcap'), { immediate: true }).catch((error: unknown) => {
       process.stdout.write(`# tcpdump could not capture (${String(error).split('\n')[0]}): this attempt is checked against the server's clock only\n`);
       return undefined;
     }) : undefined;
@@ -63,7 +63,7 @@ async function measureAgainstTruth(route: string, bucket: string): Promise<Attem
     assert.equal(run.code, 0, run.stderr);
     const result = readResult(json);
     const truth = (await server.stats()).latency[bucket];
-    return { p50: result.summary.latencyMs.p50, p99: result.summary.latencyMs.p99, truth, requests: result.summary.requests, ...(captured ? { wire: quantilesOf(captured.samplesUs) } : {}) };
+    return { p50: result.summary.latencyMs.p50, p99: result.summary.latencyMs.p99, truth, requests: result.summary.requests, ...(captured ? { wire: { ...quantilesOf(captured.samplesUs), dropped: captured.dropped } } : {}) };
   } finally {
     await server.stop();
   }
@@ -71,8 +71,8 @@ async function measureAgainstTruth(route: string, bucket: string): Promise<Attem
 
 // Two truths. The wire (tcpdump on lo: a request's first byte to its response's first byte, read
 // off the kernel's packet timestamps) is what a perfect client would report; against it p50 and
-// p99 must be within 5% or 1 ms, as issue 3 asks. On a quiet 2-core host (2026-12-06) ballast sat
-// 0.15-0.23 ms above it at p50 and 0.22-0.32 ms at p99. The server's own clock
+// p99 must be within 5% or 1 ms, as issue 3 asks. On a quiet 2-core host (2026-12-06, 7 runs)
+// ballast sat 0.11-0.23 ms above it at p50 and 0.15-0.43 ms at p99. The server's own clock
 // (test/fixtures/truth-server.ts: its read of the request to its write of the response) never sees
 // either process's wake-up or the loopback hop, which both tools do (wrk on the same server:
 // +0.27-0.30 ms at p50, +0.47-0.75 ms at p99; ballast +0.37-0.42 and +0.43-0.99), so against it
@@ -95,7 +95,7 @@ async function assertAccurate(label: string, route: string, bucket: string): Pro
     process.stdout.write(`# ${label}, attempt ${i + 1}: reported p50 ${attempt.p50} p99 ${attempt.p99}; server-side truth p50 ${attempt.truth.p50.toFixed(3)} p99 ${attempt.truth.p99.toFixed(3)}${describeWire(attempt)}\n`);
     if (i === 0 && attempt.wire === undefined) process.stdout.write('# no tcpdump capture (needs tcpdump and root): checked against the server\'s clock only, not the wire\n');
     assert.equal(attempt.truth.count, attempt.requests, 'every request the server answered is counted once');
-    if (attempt.wire) assert.ok(attempt.wire.count >= attempt.requests * 0.9, `the capture paired ${attempt.wire.count} of ${attempt.requests} requests`);
+    if (attempt.wire?.dropped === 0) assert.equal(attempt.wire.count, attempt.requests, 'every request counted was on the wire');
     if (isAccurate(attempt)) return attempt;
   }
   const last = attempts[attempts.length - 1];
