@@ -56,7 +56,7 @@ export function weightedPercentiles(samples: RoundSamples, weights: ArrayLike<nu
 }
 
 export interface Interval {
-  /** (a − b) / b × 100 over all rounds, each drawn once. */
+  /** The statistic over all rounds, each drawn once (for bootstrapDifference: (a − b) / b × 100). */
   estimate: number;
   low: number;
   high: number;

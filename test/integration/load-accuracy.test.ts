@@ -93,7 +93,7 @@ async function assertAccurate(label: string, route: string, bucket: string): Pro
     const attempt = await measureAgainstTruth(route, bucket);
     attempts.push(attempt);
     process.stdout.write(`# ${label}, attempt ${i + 1}: reported p50 ${attempt.p50} p99 ${attempt.p99}; server-side truth p50 ${attempt.truth.p50.toFixed(3)} p99 ${attempt.truth.p99.toFixed(3)}${describeWire(attempt)}\n`);
-    if (i === 0 && attempt.wire === undefined) process.stdout.write('# no tcpdump capture (needs tcpdump and root): checked against the server\'s clock only, not the wire\n');
+    if (i === 0 && !canCapture) process.stdout.write('# no tcpdump capture (needs tcpdump and root): checked against the server\'s clock only, not the wire\n');
     assert.equal(attempt.truth.count, attempt.requests, 'every request the server answered is counted once');
     if (attempt.wire?.dropped === 0) assert.equal(attempt.wire.count, attempt.requests, 'every request counted was on the wire');
     if (isAccurate(attempt)) return attempt;
